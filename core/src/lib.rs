@@ -8,8 +8,8 @@
 //!
 //! - **No I/O.** It opens no sockets, resolves no names and reads no files. Where
 //!   a flow needs the network it hands the caller an HTTP request or a DNS lookup
-//!   to carry out. The `atlogin-tokio` and `atlogin-async-std` crates do that on
-//!   their runtimes; any other event loop can too.
+//!   to carry out. The runtime adapters (`atlogin-tokio` and `atlogin-async-std`,
+//!   still to come) will do that on their runtimes; any other event loop can too.
 //! - **No clock.** Every check that depends on time takes `now` as an argument
 //!   ([`time::UnixTime`]).
 //! - **No ambient randomness.** Everything that creates a secret takes the
