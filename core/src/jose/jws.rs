@@ -203,11 +203,13 @@ impl<'t> UnverifiedJws<'t> {
     /// or, when the token has none, the only key that fits its algorithm.
     pub fn select_key<'k>(&self, keys: &'k JwkSet) -> Result<&'k Jwk, JwsError> {
         let alg = self.header.alg;
-        let mut candidates = keys.keys().iter().filter(|k| match &self.header.kid {
-            Some(kid) => k.kid() == Some(kid.as_str()),
-            None => true,
+        let mut fitting = keys.keys().iter().filter(|k| {
+            let kid_matches = match &self.header.kid {
+                Some(kid) => k.kid() == Some(kid.as_str()),
+                None => true,
+            };
+            kid_matches && k.can_verify(alg)
         });
-        let mut fitting = candidates.by_ref().filter(|k| k.can_verify(alg));
         let first = fitting.next().ok_or(JwsError::NoMatchingKey)?;
         if fitting.next().is_some() {
             return Err(JwsError::AmbiguousKey);
@@ -269,7 +271,12 @@ impl VerifiedJws {
 
     /// The claims set as a caller's type.
     pub fn deserialize_claims<T: DeserializeOwned>(&self) -> Result<T, JwsError> {
-        T::deserialize(&Value::Object(self.claims.clone())).map_err(|_| JwsError::InvalidPayload)
+        let entries = self
+            .claims
+            .iter()
+            .map(|(name, value)| (name.as_str(), value));
+        T::deserialize(serde::de::value::MapDeserializer::<_, serde_json::Error>::new(entries))
+            .map_err(|_| JwsError::InvalidPayload)
     }
 }
 
