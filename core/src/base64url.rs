@@ -31,6 +31,13 @@ pub fn encode_into(bytes: &[u8], out: &mut Vec<u8>) {
     out.truncate(start + written);
 }
 
+/// The base64url SHA-256 of `bytes`: PKCE S256, DPoP `ath`, thumbprints.
+#[must_use]
+pub fn encode_sha256(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    encode(&Sha256::digest(bytes))
+}
+
 /// Decodes strict unpadded base64url.
 pub fn decode(encoded: &str) -> Result<Vec<u8>, Base64UrlError> {
     Base64UrlUnpadded::decode_vec(encoded).map_err(|_| Base64UrlError)

@@ -23,7 +23,6 @@ use std::time::Duration;
 use http::{HeaderMap, Method, StatusCode};
 use rand_core::CryptoRng;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use url::Url;
 
 use crate::base64url;
@@ -49,7 +48,7 @@ pub const INVALID_DPOP_PROOF: &str = "invalid_dpop_proof";
 /// The size cap on a proof received by [`verify_proof`].
 pub const MAX_PROOF_LEN: usize = 8 * 1024;
 
-/// The longest nonce accepted from a server or in a proof.
+/// The longest nonce accepted from a server.
 pub const MAX_NONCE_LEN: usize = 1024;
 
 /// The longest `jti` accepted in a proof.
@@ -151,7 +150,8 @@ impl<'a> DpopProofBuilder<'a> {
     }
 }
 
-/// The `htu` of a request URL: the URL without query and fragment ([RFC 9449 §4.2]).
+/// The `htu` of a request URL: the URL without query, fragment and user info
+/// ([RFC 9449 §4.2]).
 ///
 /// `url` has already lower-cased the scheme and host and dropped a default port.
 /// `None` when the URL is not an http(s) URL with a host.
@@ -165,6 +165,9 @@ pub fn htu(url: &Url) -> Option<String> {
     let mut url = url.clone();
     url.set_query(None);
     url.set_fragment(None);
+    // A request target carries no user info (RFC 9110 §4.2.4); never put it in a proof.
+    url.set_username("").ok()?;
+    url.set_password(None).ok()?;
     Some(url.into())
 }
 
@@ -173,7 +176,7 @@ pub fn htu(url: &Url) -> Option<String> {
 /// [RFC 9449 §4.2]: https://www.rfc-editor.org/rfc/rfc9449#section-4.2
 #[must_use]
 pub fn access_token_hash(access_token: &str) -> String {
-    base64url::encode(&Sha256::digest(access_token.as_bytes()))
+    base64url::encode_sha256(access_token.as_bytes())
 }
 
 /// The last nonce each server origin sent, for one session.
@@ -193,7 +196,11 @@ impl DpopNonces {
     /// The nonce to put in the next proof to `url`'s origin, if one is known.
     #[must_use]
     pub fn nonce_for(&self, url: &Url) -> Option<&str> {
-        let origin = url.origin().ascii_serialization();
+        let origin = url.origin();
+        if !origin.is_tuple() {
+            return None;
+        }
+        let origin = origin.ascii_serialization();
         self.entries
             .iter()
             .find(|(o, _)| *o == origin)
@@ -212,7 +219,12 @@ impl DpopNonces {
         if !is_valid_nonce(nonce) {
             return Err(DpopError::InvalidNonce);
         }
-        let origin = url.origin().ascii_serialization();
+        let origin = url.origin();
+        if !origin.is_tuple() {
+            // URLs without a server origin would all share the one name "null".
+            return Ok(false);
+        }
+        let origin = origin.ascii_serialization();
         self.entries.retain(|(o, _)| *o != origin);
         if self.entries.len() >= MAX_ORIGINS {
             self.entries.remove(0);
@@ -404,7 +416,11 @@ pub fn verify_proof(
         .with_max_len(MAX_PROOF_LEN)
         .with_algorithms(check.algorithms);
     let jws = verifier.parse(proof).map_err(DpopProofError::Jws)?;
-    let jwk = jws.header().jwk.clone().ok_or(DpopProofError::MissingJwk)?;
+    let jwk = jws
+        .header()
+        .jwk()
+        .map_err(DpopProofError::Jws)?
+        .ok_or(DpopProofError::MissingJwk)?;
     let proof_jws = jws.verify(provider, &jwk).map_err(DpopProofError::Jws)?;
     let claims = proof_jws.claims();
     let registered = RegisteredClaims::from_map(claims).map_err(|err| match err {
@@ -575,6 +591,13 @@ mod www_authenticate {
                 cur.skip_ws_and_commas();
                 let save = cur.pos;
                 let Some(name) = cur.token() else { break };
+                if cur.peek() == Some(b'/') {
+                    // A token68 (base64 with '/'); such challenges carry no params.
+                    while matches!(cur.peek(), Some(b) if is_tchar(b) || b == b'/' || b == b'=') {
+                        cur.pos += 1;
+                    }
+                    continue;
+                }
                 cur.skip_ws();
                 if cur.peek() != Some(b'=') {
                     // Not a parameter: the next challenge's scheme starts here.
@@ -639,6 +662,10 @@ mod www_authenticate {
             let schemes: Vec<_> = challenges.iter().map(|c| c.scheme.as_str()).collect();
             assert_eq!(schemes, ["Basic", "Negotiate", "DPoP"]);
             assert_eq!(challenges[2].param("error"), Some("x"));
+            let slashes =
+                parse(r#"Negotiate YII/x+y=, DPoP error="use_dpop_nonce""#).expect("well-formed");
+            assert_eq!(slashes.len(), 2);
+            assert_eq!(slashes[1].param("error"), Some("use_dpop_nonce"));
         }
 
         #[test]

@@ -33,6 +33,19 @@ pub fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, JsonError> {
     }
 }
 
+/// The string member `name` of an object: `None` when absent, `Err(name)` when
+/// present with another JSON type.
+pub(crate) fn optional_str<'a>(
+    map: &'a Map<String, Value>,
+    name: &'static str,
+) -> Result<Option<&'a str>, &'static str> {
+    match map.get(name) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(name),
+    }
+}
+
 /// A `serde_json::Value` whose deserializer fails on duplicate object keys.
 struct StrictValue(Value);
 

@@ -9,7 +9,6 @@
 //! [RFC 7636]: https://www.rfc-editor.org/rfc/rfc7636
 
 use rand_core::CryptoRng;
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::base64url;
@@ -51,11 +50,7 @@ impl PkceVerifier {
     /// Checks the syntax of a verifier received from a client:
     /// 43 to 128 characters of `[A-Za-z0-9-._~]`.
     pub fn parse(value: &str) -> Result<Self, PkceError> {
-        let unreserved =
-            |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~');
-        if !(43..=128).contains(&value.len()) || !value.bytes().all(unreserved) {
-            return Err(PkceError::InvalidVerifier);
-        }
+        check_verifier_syntax(value)?;
         Ok(Self::new(value))
     }
 
@@ -105,8 +100,10 @@ impl PkceChallenge {
         METHOD_S256
     }
 
-    /// Checks `verifier` against this challenge in constant time.
+    /// Checks `verifier` against this challenge in constant time. A verifier that
+    /// breaks the RFC 7636 syntax is refused, even one made with `new`.
     pub fn verify(&self, verifier: &PkceVerifier) -> Result<(), PkceError> {
+        check_verifier_syntax(verifier.secret())?;
         let computed = s256(verifier.secret());
         if bool::from(computed.as_bytes().ct_eq(self.0.as_bytes())) {
             Ok(())
@@ -117,7 +114,17 @@ impl PkceChallenge {
 }
 
 fn s256(verifier: &str) -> String {
-    base64url::encode(&Sha256::digest(verifier.as_bytes()))
+    base64url::encode_sha256(verifier.as_bytes())
+}
+
+/// 43 to 128 characters of `[A-Za-z0-9-._~]` (RFC 7636 §4.1).
+fn check_verifier_syntax(value: &str) -> Result<(), PkceError> {
+    let unreserved = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~');
+    if (43..=128).contains(&value.len()) && value.bytes().all(unreserved) {
+        Ok(())
+    } else {
+        Err(PkceError::InvalidVerifier)
+    }
 }
 
 #[cfg(test)]
@@ -146,6 +153,13 @@ mod tests {
             37, 77, 105, 214, 191, 240, 91, 88, 5, 88, 83, 132, 141, 121,
         ];
         assert_eq!(base64url::encode(&octets), RFC_VERIFIER);
+    }
+
+    #[test]
+    fn verify_checks_the_verifier_syntax_too() {
+        let short = PkceVerifier::new("abc");
+        let challenge = short.challenge();
+        assert_eq!(challenge.verify(&short), Err(PkceError::InvalidVerifier));
     }
 
     #[test]

@@ -91,29 +91,20 @@ secret_string! {
     pub struct AuthorizationCode;
 }
 
-impl AccessToken {
-    /// A fresh random token: 256 bits from `rng`, base64url encoded.
-    #[must_use]
-    pub fn generate<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
-        Self(random_string(rng, 32))
-    }
+/// Adds `generate`: 256 random bits from the caller's RNG, base64url encoded.
+macro_rules! random_secret {
+    ($($name:ident),+) => {$(
+        impl $name {
+            /// A fresh random value: 256 bits from `rng`, base64url encoded.
+            #[must_use]
+            pub fn generate<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
+                Self(random_string(rng, 32))
+            }
+        }
+    )+};
 }
 
-impl RefreshToken {
-    /// A fresh random token: 256 bits from `rng`, base64url encoded.
-    #[must_use]
-    pub fn generate<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
-        Self(random_string(rng, 32))
-    }
-}
-
-impl AuthorizationCode {
-    /// A fresh random code: 256 bits from `rng`, base64url encoded.
-    #[must_use]
-    pub fn generate<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
-        Self(random_string(rng, 32))
-    }
-}
+random_secret!(AccessToken, AuthorizationCode, RefreshToken);
 
 /// Bytes that must stay secret, such as a private key in DER form.
 #[derive(Clone)]

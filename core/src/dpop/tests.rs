@@ -107,7 +107,11 @@ fn minted_proofs_carry_every_required_member() {
     assert_eq!(jws.header().typ.as_deref(), Some("dpop+jwt"));
     assert_eq!(jws.header().alg, Algorithm::Es256);
     assert_eq!(jws.header().kid, None);
-    let jwk = jws.header().jwk.clone().expect("jwk in header");
+    let jwk = jws
+        .header()
+        .jwk()
+        .expect("valid jwk")
+        .expect("jwk in header");
     let verified = jws.verify(provider(), &jwk).expect("verifies");
     let claims = verified.claims();
     assert_eq!(claims["htm"], "POST");
@@ -126,7 +130,7 @@ fn minted_proofs_omit_nonce_and_ath_when_not_given() {
     let url = token_url();
     let proof = sign(DpopProofBuilder::new(&Method::POST, &url), NOW);
     let jws = crate::jose::UnverifiedJws::parse(&proof, MAX_PROOF_LEN).expect("parses");
-    let jwk = jws.header().jwk.clone().expect("jwk");
+    let jwk = jws.header().jwk().expect("valid jwk").expect("jwk");
     let claims = jws
         .verify(provider(), &jwk)
         .expect("verifies")
@@ -570,4 +574,72 @@ fn recognises_the_resource_server_nonce_challenge() {
         HeaderValue::from_static(r#"DPoP error="invalid_dpop_proof""#),
     );
     assert!(!is_nonce_challenge(StatusCode::UNAUTHORIZED, &invalid, b""));
+}
+
+#[test]
+fn missing_ath_is_refused_when_a_token_is_presented() {
+    let url = token_url();
+    let token = AccessToken::new("at");
+    let proof = sign(DpopProofBuilder::new(&Method::POST, &url), NOW);
+    let check = check(&Method::POST, &url).with_access_token(&token);
+    assert_eq!(
+        verify_proof(&proof, &check, provider()),
+        Err(DpopProofError::AccessTokenHash)
+    );
+}
+
+#[test]
+fn non_string_nonce_is_malformed() {
+    let url = token_url();
+    let claims = serde_json::json!({"jti": "j", "htm": "POST", "htu": url.as_str(), "iat": NOW.as_secs(), "nonce": 5});
+    let check = check(&Method::POST, &url).with_nonce("5");
+    assert_eq!(
+        verify_proof(&sign_claims(&claims), &check, provider()),
+        Err(DpopProofError::InvalidClaim("nonce"))
+    );
+}
+
+#[test]
+fn limits_are_inclusive() {
+    let url = token_url();
+    let jti = "j".repeat(MAX_JTI_LEN);
+    let claims =
+        serde_json::json!({"jti": jti, "htm": "POST", "htu": url.as_str(), "iat": NOW.as_secs()});
+    assert!(
+        verify_proof(
+            &sign_claims(&claims),
+            &check(&Method::POST, &url),
+            provider()
+        )
+        .is_ok()
+    );
+
+    let mut nonces = DpopNonces::new();
+    let longest = "n".repeat(MAX_NONCE_LEN);
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "dpop-nonce",
+        HeaderValue::from_str(&longest).expect("header value"),
+    );
+    assert_eq!(nonces.handle_response(&url, &headers), Ok(true));
+    assert_eq!(nonces.nonce_for(&url), Some(longest.as_str()));
+}
+
+#[test]
+fn htu_drops_user_info() {
+    let url = url("https://user:secret@as.example.com/oauth/token");
+    assert_eq!(
+        htu(&url).as_deref(),
+        Some("https://as.example.com/oauth/token")
+    );
+}
+
+#[test]
+fn urls_without_a_server_origin_have_no_nonce() {
+    let mut nonces = DpopNonces::new();
+    let mut headers = HeaderMap::new();
+    headers.insert("dpop-nonce", HeaderValue::from_static("n"));
+    let opaque = url("data:text/plain,x");
+    assert_eq!(nonces.handle_response(&opaque, &headers), Ok(false));
+    assert_eq!(nonces.nonce_for(&url("data:text/plain,y")), None);
 }

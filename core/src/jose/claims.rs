@@ -222,11 +222,8 @@ fn string_claim(
     claims: &Map<String, Value>,
     name: &'static str,
 ) -> Result<Option<String>, ClaimsError> {
-    match claims.get(name) {
-        None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(ClaimsError::InvalidClaim(name)),
-    }
+    let value = crate::json::optional_str(claims, name).map_err(ClaimsError::InvalidClaim)?;
+    Ok(value.map(str::to_owned))
 }
 
 /// A `NumericDate`: a non-negative JSON number of seconds; fractions are dropped.

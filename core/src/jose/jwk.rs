@@ -67,14 +67,17 @@ pub enum JwkError {
 }
 
 impl JwkError {
-    /// Whether a JWK Set skips a key with this error instead of failing
-    /// ([RFC 7517 §5]: keys of types a reader does not understand are ignored).
+    /// Whether a JWK Set skips a key with this error instead of failing.
+    ///
+    /// [RFC 7517 §5] asks readers to ignore keys of types they do not understand,
+    /// keys missing required members and keys with values out of range. A public
+    /// set that carries private key material is not skipped: it fails whole.
     ///
     /// [RFC 7517 §5]: https://www.rfc-editor.org/rfc/rfc7517#section-5
-    fn is_unsupported(&self) -> bool {
-        matches!(
+    fn is_skippable(&self) -> bool {
+        !matches!(
             self,
-            Self::UnsupportedAlgorithm | Self::UnsupportedCurve | Self::UnsupportedKeyType
+            Self::Malformed | Self::PrivateKeyMaterial | Self::TooLarge | Self::TooManyKeys
         )
     }
 }
@@ -241,7 +244,7 @@ impl RsaPublicKey {
         if e.first().is_none_or(|&b| b == 0) {
             return Err(JwkError::InvalidParameter("e"));
         }
-        let bits = n.len() * 8 - n[0].leading_zeros() as usize;
+        let bits = modulus_bits(&n);
         if !(Self::MIN_BITS..=Self::MAX_BITS).contains(&bits) || n[n.len() - 1] & 1 == 0 {
             return Err(JwkError::WeakRsaKey);
         }
@@ -263,6 +266,18 @@ impl RsaPublicKey {
     pub fn e(&self) -> &[u8] {
         &self.e
     }
+
+    /// The size of the modulus in bits.
+    #[must_use]
+    pub fn bits(&self) -> usize {
+        modulus_bits(&self.n)
+    }
+}
+
+/// The bit length of a big-endian number without leading zero octets.
+fn modulus_bits(n: &[u8]) -> usize {
+    n.first()
+        .map_or(0, |first| n.len() * 8 - first.leading_zeros() as usize)
 }
 
 impl fmt::Debug for RsaPublicKey {
@@ -436,13 +451,13 @@ impl Jwk {
         self.key.thumbprint()
     }
 
-    /// Whether this key may verify signatures made with `alg`: the key type fits,
-    /// `alg` (if present) matches, `use` (if present) is `sig`, and `key_ops`
+    /// Whether this key may verify signatures made with `alg`: the key type fits
+    /// (and with it `alg`, if present), `use` (if present) is `sig`, and `key_ops`
     /// (if present) includes `verify`.
     #[must_use]
     pub fn can_verify(&self, alg: Algorithm) -> bool {
+        // `alg`, when present, was checked against the key type when parsed.
         self.key.algorithm() == alg
-            && self.alg.is_none_or(|a| a == alg)
             && self
                 .key_use
                 .as_ref()
@@ -482,8 +497,9 @@ impl serde::Serialize for Jwk {
 
 /// A JWK Set ([RFC 7517 §5]).
 ///
-/// Parsing skips keys of types, curves or algorithms atlogin does not support,
-/// as the RFC asks, and fails on a supported key that is malformed.
+/// Parsing skips keys atlogin cannot use (other key types, curves or algorithms,
+/// missing or out-of-range members), as the RFC asks, and fails on a set that
+/// carries private key material.
 ///
 /// [RFC 7517 §5]: https://www.rfc-editor.org/rfc/rfc7517#section-5
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -518,7 +534,7 @@ impl JwkSet {
                 .ok_or(JwkError::InvalidParameter("keys"))?;
             match Jwk::from_map(object) {
                 Ok(jwk) => keys.push(jwk),
-                Err(err) if err.is_unsupported() => {}
+                Err(err) if err.is_skippable() => {}
                 Err(err) => return Err(err),
             }
         }
@@ -625,7 +641,11 @@ impl EcPrivateKey {
     pub fn to_jwk_json(&self, kid: Option<&str>) -> Zeroizing<String> {
         let scalar = Zeroizing::new(self.scalar());
         let d = Zeroizing::new(base64url::encode(scalar.as_slice()));
-        let mut out = Zeroizing::new(String::with_capacity(200));
+        let kid = kid.map(|kid| Value::from(kid).to_string());
+        // Sized once up front: a reallocation would leave `d` in freed memory.
+        let mut out = Zeroizing::new(String::with_capacity(
+            200 + kid.as_ref().map_or(0, String::len),
+        ));
         out.push_str(r#"{"kty":"EC","crv":"P-256","x":""#);
         out.push_str(&base64url::encode(&self.public.x));
         out.push_str(r#"","y":""#);
@@ -635,7 +655,7 @@ impl EcPrivateKey {
         out.push('"');
         if let Some(kid) = kid {
             out.push_str(r#","kid":"#);
-            out.push_str(&Value::from(kid).to_string());
+            out.push_str(&kid);
         }
         out.push('}');
         out
@@ -725,11 +745,7 @@ fn optional_str<'a>(
     map: &'a Map<String, Value>,
     name: &'static str,
 ) -> Result<Option<&'a str>, JwkError> {
-    match map.get(name) {
-        None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(JwkError::InvalidParameter(name)),
-    }
+    json::optional_str(map, name).map_err(JwkError::InvalidParameter)
 }
 
 #[cfg(test)]

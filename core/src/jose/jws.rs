@@ -5,9 +5,10 @@
 //! 1. the token is at most [`Verifier::with_max_len`] bytes (default
 //!    [`DEFAULT_MAX_TOKEN_LEN`]) and has exactly three parts;
 //! 2. the header is strict base64url of a JSON object without duplicate keys;
-//! 3. `alg` is ES256 or RS256 (never `none`, never HMAC) and allowed by the caller;
+//! 3. `alg` is ES256 or RS256 (never `none`, never HMAC);
 //! 4. there is no `crit` ([RFC 7515 §4.1.11]: core understands no extension);
-//! 5. `typ` matches when the caller names one ([RFC 7515 §4.1.9] rules);
+//! 5. `alg` is among those the caller allows, and `typ` matches when the caller
+//!    names one ([RFC 7515 §4.1.9] rules);
 //! 6. the key is chosen by `kid` from a JWK Set, and must fit `alg`, so an RSA or
 //!    EC public key can never be used as an HMAC secret;
 //! 7. the signature verifies;
@@ -102,8 +103,9 @@ pub struct Header {
     pub kid: Option<String>,
     /// `typ`, if present, as written.
     pub typ: Option<String>,
-    /// `jwk`, if present: a public key, validated.
-    pub jwk: Option<Jwk>,
+    /// `jwk`, if present, unparsed: only a caller that takes the key from the
+    /// token (DPoP) reads it, through [`Header::jwk`].
+    jwk: Option<Value>,
 }
 
 impl Header {
@@ -117,26 +119,27 @@ impl Header {
         if map.contains_key("crit") {
             return Err(JwsError::CriticalHeader);
         }
-        let jwk = match map.get("jwk") {
-            None => None,
-            Some(Value::Object(jwk)) => Some(Jwk::from_map(jwk).map_err(JwsError::EmbeddedKey)?),
-            Some(_) => return Err(JwsError::InvalidHeader("jwk")),
-        };
         Ok(Self {
             alg,
             kid: header_str(map, "kid")?,
             typ: header_str(map, "typ")?,
-            jwk,
+            jwk: map.get("jwk").cloned(),
         })
+    }
+
+    /// The public key in `jwk`, validated; `None` when the header has none.
+    pub fn jwk(&self) -> Result<Option<Jwk>, JwsError> {
+        match &self.jwk {
+            None => Ok(None),
+            Some(Value::Object(jwk)) => Jwk::from_map(jwk).map(Some).map_err(JwsError::EmbeddedKey),
+            Some(_) => Err(JwsError::InvalidHeader("jwk")),
+        }
     }
 }
 
 fn header_str(map: &Map<String, Value>, name: &'static str) -> Result<Option<String>, JwsError> {
-    match map.get(name) {
-        None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(JwsError::InvalidHeader(name)),
-    }
+    let value = json::optional_str(map, name).map_err(JwsError::InvalidHeader)?;
+    Ok(value.map(str::to_owned))
 }
 
 /// Whether a `typ` value names the expected media type: ASCII case-insensitive,
@@ -240,10 +243,20 @@ impl<'t> UnverifiedJws<'t> {
 }
 
 /// A JWS whose signature verified, with its claims parsed.
-#[derive(Debug)]
+///
+/// `Debug` shows the header and the claim names, not their values.
 pub struct VerifiedJws {
     header: Header,
     claims: Map<String, Value>,
+}
+
+impl fmt::Debug for VerifiedJws {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerifiedJws")
+            .field("header", &self.header)
+            .field("claims", &self.claims.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 impl VerifiedJws {

@@ -192,6 +192,10 @@ fn rsa_keys_must_be_large_and_minimal() {
         Err(JwkError::WeakRsaKey)
     );
     assert_eq!(
+        RsaPublicKey::from_components(n.clone(), vec![1, 0, 0]),
+        Err(JwkError::WeakRsaKey)
+    );
+    assert_eq!(
         RsaPublicKey::from_components(n.clone(), vec![1, 0, 0, 0, 1]),
         Err(JwkError::WeakRsaKey)
     );
@@ -213,7 +217,7 @@ fn can_verify_honours_alg_use_and_key_ops() {
 }
 
 #[test]
-fn jwk_set_skips_unsupported_keys_and_fails_on_bad_ones() {
+fn jwk_set_skips_unsupported_keys_and_fails_on_private_ones() {
     let set = format!(
         r#"{{"keys":[{},{{"kty":"OKP","crv":"Ed25519","x":"abc"}},{},{}]}}"#,
         a3_public_json(r#","kid":"ec""#),
@@ -334,4 +338,43 @@ proptest! {
         let private = EcPrivateKey::from_jwk_json(key.to_jwk_json(None).as_bytes()).expect("parses");
         prop_assert_eq!(private, key);
     }
+}
+
+#[test]
+fn rsa_modulus_size_bounds_are_inclusive() {
+    let modulus = |bits: usize| {
+        let mut n = vec![0xff; bits.div_ceil(8)];
+        n[0] = 0xff >> (n.len() * 8 - bits);
+        n
+    };
+    let e = vec![1, 0, 1];
+    for bits in [2048, 8192] {
+        let key = RsaPublicKey::from_components(modulus(bits), e.clone()).expect("in range");
+        assert_eq!(key.bits(), bits);
+    }
+    for bits in [2047, 8193] {
+        assert_eq!(
+            RsaPublicKey::from_components(modulus(bits), e.clone()),
+            Err(JwkError::WeakRsaKey),
+            "{bits}"
+        );
+    }
+}
+
+#[test]
+fn jwk_set_skips_keys_it_cannot_use() {
+    let p384 = format!(r#"{{"kty":"EC","crv":"P-384","x":"{A3_X}","y":"{A3_Y}"}}"#);
+    let small_n = base64url::encode(&base64url::decode(RFC7638_N).expect("b64")[..128]);
+    let weak = format!(r#"{{"kty":"RSA","n":"{small_n}","e":"AQAB"}}"#);
+    let padded_n = format!("AA{RFC7638_N}");
+    let padded = format!(r#"{{"kty":"RSA","n":"{padded_n}","e":"AQAB"}}"#);
+    let missing = r#"{"kty":"EC","crv":"P-256"}"#;
+    let off_curve = format!(r#"{{"kty":"EC","crv":"P-256","x":"{A3_X}","y":"{A3_X}"}}"#);
+    let set = format!(
+        r#"{{"keys":[{p384},{weak},{padded},{missing},{off_curve},{}]}}"#,
+        a3_public_json(r#","kid":"good""#)
+    );
+    let parsed = JwkSet::from_json(set.as_bytes()).expect("parses");
+    let kids: Vec<_> = parsed.keys().iter().map(Jwk::kid).collect();
+    assert_eq!(kids, [Some("good")]);
 }
