@@ -58,11 +58,14 @@
 
 pub mod base64url;
 pub mod dpop;
+pub mod identity;
 pub mod jose;
 pub mod json;
+mod origin;
 pub mod pkce;
 pub mod secret;
 pub mod time;
+pub mod transport;
 
 /// A seeded RNG for unit tests: the same stream on every run.
 #[cfg(test)]

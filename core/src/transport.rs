@@ -1,0 +1,162 @@
+//! What a sans-IO machine asks of the outside world, and how the answers come back.
+//!
+//! A machine is driven in a loop:
+//!
+//! 1. call [`Machine::poll`] until it returns `None`, carrying out every
+//!    [`Action::Fetch`] and [`Action::LookupTxt`] it hands out (they are
+//!    independent of each other and may run at the same time);
+//! 2. feed each answer back with [`Machine::handle_response`] or
+//!    [`Machine::handle_txt`], in any order, naming the [`RequestId`] it answers;
+//! 3. repeat until `poll` returns [`Action::Done`]. After that it returns `None`
+//!    and late answers are ignored.
+//!
+//! The caller performs fetches with the hardened client: it honours the
+//! [`FetchLimits`] of each fetch (body size cap, redirect budget), refuses
+//! private and loopback destinations unless configured otherwise, and times out.
+//! Protocol rules stay here in core: status codes, content types and bodies are
+//! judged by the machine, not by the caller.
+
+use std::fmt;
+
+/// Names one outstanding request of one machine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RequestId(pub(crate) u32);
+
+/// An HTTP request to carry out.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Fetch {
+    /// Which answer this is; pass it back with the response.
+    pub id: RequestId,
+    /// The request. Bodies are small and complete.
+    pub request: http::Request<Vec<u8>>,
+    /// What the response may be.
+    pub limits: FetchLimits,
+}
+
+/// Limits the caller's HTTP client enforces for one fetch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FetchLimits {
+    /// The largest response body accepted, in bytes; a longer one is a
+    /// [`TransportError::BodyTooLarge`].
+    pub max_body_len: usize,
+    /// How many redirects to follow; `0` means a redirect is handed back as the
+    /// response.
+    pub max_redirects: u8,
+}
+
+/// A DNS TXT lookup to carry out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TxtLookup {
+    /// Which answer this is; pass it back with the records.
+    pub id: RequestId,
+    /// The fully qualified name to look up, without a trailing dot.
+    pub name: String,
+}
+
+/// The outcome of a DNS TXT lookup.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TxtAnswer {
+    /// The lookup failed (timeout, SERVFAIL, no resolver).
+    Failed(String),
+    /// The name has no TXT records (NXDOMAIN or no data).
+    NoRecords,
+    /// The TXT records, each with its character-strings joined.
+    Records(Vec<String>),
+}
+
+/// Why an HTTP request produced no response.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TransportError {
+    /// The body was larger than [`FetchLimits::max_body_len`].
+    #[error("the response was larger than {0} bytes")]
+    BodyTooLarge(usize),
+    /// The destination is not allowed (private address, plain http, bad port).
+    #[error("the destination is not allowed: {0}")]
+    Blocked(String),
+    /// Connecting failed: no address, refused, TLS failed.
+    #[error("could not connect: {0}")]
+    Connect(String),
+    /// More redirects than [`FetchLimits::max_redirects`].
+    #[error("too many redirects")]
+    TooManyRedirects,
+    /// No complete response in time.
+    #[error("timed out")]
+    Timeout,
+}
+
+/// An HTTP response as the machine needs it.
+pub type Response = http::Response<Vec<u8>>;
+
+/// What a machine needs next.
+#[derive(Debug)]
+#[must_use]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "actions are few and short-lived; boxing would allocate for every request"
+)]
+pub enum Action<T> {
+    /// The machine has finished with this result.
+    Done(T),
+    /// Carry out this HTTP request.
+    Fetch(Fetch),
+    /// Look up these TXT records.
+    LookupTxt(TxtLookup),
+}
+
+/// A protocol flow driven from outside; see the [module docs](self) for the loop.
+pub trait Machine {
+    /// The result the flow ends with.
+    type Output;
+
+    /// The next thing to do, or `None` while waiting for answers.
+    fn poll(&mut self) -> Option<Action<Self::Output>>;
+
+    /// The answer to a [`Fetch`]: a response, or why there is none.
+    fn handle_response(&mut self, id: RequestId, response: Result<Response, TransportError>);
+
+    /// The answer to a [`TxtLookup`].
+    fn handle_txt(&mut self, id: RequestId, answer: TxtAnswer);
+}
+
+/// Hands out request ids.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct RequestIds(u32);
+
+impl RequestIds {
+    pub(crate) fn next(&mut self) -> RequestId {
+        self.0 = self.0.wrapping_add(1);
+        RequestId(self.0)
+    }
+}
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// Whether a `Content-Type` header names `application/json` (parameters ignored).
+pub(crate) fn is_json(response: &Response) -> bool {
+    response
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// A GET request with an `Accept` header; `None` if `url` is no valid request target.
+pub(crate) fn get(url: &url::Url, accept: &'static str) -> Option<http::Request<Vec<u8>>> {
+    let uri: http::Uri = url.as_str().parse().ok()?;
+    let mut request = http::Request::new(Vec::new());
+    *request.uri_mut() = uri;
+    request
+        .headers_mut()
+        .insert(http::header::ACCEPT, http::HeaderValue::from_static(accept));
+    Some(request)
+}
