@@ -19,6 +19,13 @@
 //!
 //! # Modules so far
 //!
+//! - [`transport`]: the loop every machine is driven by, and the requests it hands
+//!   out (HTTP fetches with their limits, DNS TXT lookups).
+//! - [`identity`]: handle and DID syntax, DID documents, and the
+//!   [`IdentityResolver`](identity::IdentityResolver) machine (handle or DID to a
+//!   verified DID, handle and PDS).
+//! - [`discovery`]: the [`AuthServerDiscovery`](discovery::AuthServerDiscovery)
+//!   machine (PDS to checked authorization server metadata).
 //! - [`base64url`]: strict unpadded base64url.
 //! - [`jose`]: JWK, JWK Set, thumbprints, compact JWS (ES256, RS256) behind a
 //!   [`CryptoProvider`](jose::CryptoProvider), JWT claim validation.
@@ -57,6 +64,7 @@
 //! ```
 
 pub mod base64url;
+pub mod discovery;
 pub mod dpop;
 pub mod identity;
 pub mod jose;

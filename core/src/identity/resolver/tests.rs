@@ -66,6 +66,10 @@ fn expect_done(actions: Vec<Action<Out>>) -> Out {
     }
 }
 
+#[expect(
+    clippy::unnecessary_wraps,
+    reason = "answers are fed to the machine as results"
+)]
 fn response(status: u16, body: impl Into<Vec<u8>>) -> Result<Response, TransportError> {
     let mut response = http::Response::new(body.into());
     *response.status_mut() = http::StatusCode::from_u16(status).expect("status");
