@@ -16,17 +16,16 @@
 //! [RFC 9728]: https://www.rfc-editor.org/rfc/rfc9728
 //! [RFC 8414]: https://www.rfc-editor.org/rfc/rfc8414
 
-use std::collections::VecDeque;
 use std::fmt;
 
 use serde_json::{Map, Value};
 use url::Url;
 
 use crate::identity::Mode;
-use crate::origin::parse_origin;
+use crate::origin::{parse_origin, parse_server_url};
 use crate::transport::{
-    Action, Fetch, FetchLimits, Machine, RequestId, RequestIds, Response, TransportError,
-    TxtAnswer, is_json,
+    Action, FetchLimits, Machine, Outbox, RequestId, Response, TransportError, TxtAnswer, excerpt,
+    is_json,
 };
 
 /// The largest metadata document accepted, in bytes.
@@ -120,6 +119,14 @@ pub enum DiscoveryError {
         /// The rule it breaks.
         error: ServerMetadataError,
     },
+    /// The PDS or service URL to start from is not acceptable.
+    #[error("cannot discover an authorization server from {url}: {reason}")]
+    InvalidServiceUrl {
+        /// The URL (cut to 200 characters).
+        url: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// A response was not JSON.
     #[error("{url} did not answer with JSON")]
     NotJson {
@@ -203,12 +210,15 @@ pub fn parse_protected_resource(
         .and_then(Value::as_str)
         .ok_or(E::Malformed("no resource"))?;
     let same = Url::parse(found).is_ok_and(|url| {
-        url.origin() == resource.origin() && url.path() == "/" && url.query().is_none()
+        url.origin() == resource.origin()
+            && url.path() == "/"
+            && url.query().is_none()
+            && url.fragment().is_none()
     });
     if !same {
         return Err(E::ResourceMismatch {
             expected,
-            found: cut(found),
+            found: excerpt(found),
         });
     }
     let servers = match map.get("authorization_servers") {
@@ -224,7 +234,7 @@ pub fn parse_protected_resource(
         _ => return Err(E::SeveralAuthorizationServers),
     };
     parse_origin(server, mode, true).map_err(|reason| E::InvalidAuthorizationServer {
-        value: cut(server),
+        value: excerpt(server),
         reason,
     })
 }
@@ -260,7 +270,7 @@ impl AuthServerMetadata {
         if found != issuer {
             return Err(E::IssuerMismatch {
                 expected: issuer.to_owned(),
-                found: cut(found),
+                found: excerpt(found),
             });
         }
         require(&map, "response_types_supported", "code")?;
@@ -367,27 +377,16 @@ fn endpoint(
     field: &'static str,
     mode: Mode,
 ) -> Result<Option<Url>, ServerMetadataError> {
-    let invalid = |reason| ServerMetadataError::Endpoint { field, reason };
     let Some(value) = map.get(field) else {
         return Ok(None);
     };
-    let text = value.as_str().ok_or_else(|| invalid("not a string"))?;
-    let url = Url::parse(text).map_err(|_| invalid("not a URL"))?;
-    match (url.scheme(), mode) {
-        ("https", _) | ("http", Mode::Development) => {}
-        _ => return Err(invalid("not an https URL")),
-    }
-    if url.fragment().is_some() {
-        return Err(invalid("it has a fragment"));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(invalid("it has user info"));
-    }
-    Ok(Some(url))
-}
-
-fn cut(text: &str) -> String {
-    text.chars().take(200).collect()
+    let text = value.as_str().ok_or(ServerMetadataError::Endpoint {
+        field,
+        reason: "not a string",
+    })?;
+    parse_server_url(text, mode)
+        .map(Some)
+        .map_err(|reason| ServerMetadataError::Endpoint { field, reason })
 }
 
 #[derive(Debug)]
@@ -413,58 +412,48 @@ enum State {
 #[derive(Debug)]
 pub struct AuthServerDiscovery {
     mode: Mode,
-    ids: RequestIds,
-    queue: VecDeque<Action<Result<AuthorizationServer, DiscoveryError>>>,
+    outbox: Outbox<Result<AuthorizationServer, DiscoveryError>>,
     state: State,
 }
 
 impl AuthServerDiscovery {
     /// Discovery from a PDS origin (one an identity resolution returned).
-    #[must_use]
-    pub fn from_pds(pds: &Url, mode: Mode) -> Self {
-        let mut discovery = Self::empty(mode);
-        discovery.fetch_resource(pds.clone(), false);
-        discovery
+    pub fn from_pds(pds: &Url, mode: Mode) -> Result<Self, DiscoveryError> {
+        let origin = Self::start_origin(pds.as_str(), mode)?;
+        Ok(Self::start(origin, false, mode))
     }
 
     /// Discovery from a URL a person typed: a PDS, or an entryway that is itself
     /// the authorization server. Only its origin is used.
     pub fn from_service_url(url: &Url, mode: Mode) -> Result<Self, DiscoveryError> {
-        let origin =
-            parse_origin(&url.origin().ascii_serialization(), mode, false).map_err(|reason| {
-                DiscoveryError::ProtectedResource {
-                    resource: cut(url.as_str()),
-                    error: ResourceMetadataError::InvalidAuthorizationServer {
-                        value: cut(url.as_str()),
-                        reason,
-                    },
-                }
-            })?;
-        let mut discovery = Self::empty(mode);
-        discovery.fetch_resource(origin, true);
-        Ok(discovery)
+        let origin = Self::start_origin(&url.origin().ascii_serialization(), mode)?;
+        Ok(Self::start(origin, true, mode))
     }
 
-    fn empty(mode: Mode) -> Self {
-        Self {
+    fn start_origin(text: &str, mode: Mode) -> Result<Url, DiscoveryError> {
+        parse_origin(text, mode, false).map_err(|reason| DiscoveryError::InvalidServiceUrl {
+            url: excerpt(text),
+            reason,
+        })
+    }
+
+    fn start(resource: Url, entryway_fallback: bool, mode: Mode) -> Self {
+        let mut discovery = Self {
             mode,
-            ids: RequestIds::default(),
-            queue: VecDeque::new(),
+            outbox: Outbox::new(),
             state: State::Finished,
-        }
-    }
-
-    fn fetch_resource(&mut self, resource: Url, entryway_fallback: bool) {
+        };
         let mut url = resource.clone();
         url.set_path(PROTECTED_RESOURCE_PATH);
-        if let Some(id) = self.fetch(&url) {
-            self.state = State::Resource {
+        if let Some(id) = discovery.fetch(&url) {
+            discovery.state = State::Resource {
                 id,
                 resource,
                 url: url.into(),
                 entryway_fallback,
             };
         }
+        discovery
     }
 
     fn fetch_server(&mut self, issuer: Url, resource: Option<Url>) {
@@ -482,30 +471,24 @@ impl AuthServerDiscovery {
 
     /// Queues a GET for metadata; finishes with an error if `url` cannot be requested.
     fn fetch(&mut self, url: &Url) -> Option<RequestId> {
-        let Some(request) = crate::transport::get(url, "application/json") else {
-            let error = TransportError::Blocked("the URL cannot be requested".into());
-            self.finish(Err(DiscoveryError::Transport {
-                url: url.to_string(),
-                error,
-            }));
-            return None;
-        };
-        let id = self.ids.next();
         let limits = FetchLimits {
             max_body_len: MAX_METADATA_LEN,
             max_redirects: 0,
         };
-        self.queue.push_back(Action::Fetch(Fetch {
-            id,
-            request,
-            limits,
-        }));
-        Some(id)
+        let id = self.outbox.fetch(url, "application/json", limits);
+        if id.is_none() {
+            let reason = "the URL cannot be requested";
+            self.finish(Err(DiscoveryError::InvalidServiceUrl {
+                url: excerpt(url.as_str()),
+                reason,
+            }));
+        }
+        id
     }
 
     fn finish(&mut self, result: Result<AuthorizationServer, DiscoveryError>) {
         self.state = State::Finished;
-        self.queue.push_back(Action::Done(result));
+        self.outbox.finish(result);
     }
 
     /// The body of a 200 JSON answer, or the error that ends discovery.
@@ -536,7 +519,7 @@ impl Machine for AuthServerDiscovery {
     type Output = Result<AuthorizationServer, DiscoveryError>;
 
     fn poll(&mut self) -> Option<Action<Self::Output>> {
-        self.queue.pop_front()
+        self.outbox.pop()
     }
 
     fn handle_response(&mut self, answered: RequestId, response: Result<Response, TransportError>) {

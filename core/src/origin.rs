@@ -4,13 +4,13 @@ use url::Url;
 
 use crate::identity::Mode;
 
-/// Parses a server origin written as `scheme://host[:port]` (a lone trailing `/`
-/// is tolerated when `strict` is false).
+/// Parses a server URL (an endpoint, or an origin before its path is checked).
 ///
 /// Production allows `https` on the default port only; development also allows
-/// `http` and any port. User info, a path, a query and a fragment are refused.
-/// The error says in a few words what is wrong.
-pub(crate) fn parse_origin(text: &str, mode: Mode, strict: bool) -> Result<Url, &'static str> {
+/// `http` and any port. User info and a fragment are refused. The atproto specs
+/// allow a PDS on another port; atlogin refuses that outside development so that
+/// production traffic only ever goes to port 443.
+pub(crate) fn parse_server_url(text: &str, mode: Mode) -> Result<Url, &'static str> {
     let url = Url::parse(text).map_err(|_| "not a URL")?;
     match (url.scheme(), mode) {
         ("https", _) | ("http", Mode::Development) => {}
@@ -23,14 +23,25 @@ pub(crate) fn parse_origin(text: &str, mode: Mode, strict: bool) -> Result<Url, 
     if !url.username().is_empty() || url.password().is_some() {
         return Err("user info is not allowed");
     }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err("a query or fragment is not allowed");
-    }
-    if url.path() != "/" {
-        return Err("a path is not allowed");
+    if url.fragment().is_some() {
+        return Err("a fragment is not allowed");
     }
     if url.port().is_some() && mode == Mode::Production {
         return Err("a port other than the default is allowed in development only");
+    }
+    Ok(url)
+}
+
+/// Parses a server origin written as `scheme://host[:port]` (a lone trailing `/`
+/// is tolerated when `strict` is false), with the rules of [`parse_server_url`]
+/// and no path or query.
+pub(crate) fn parse_origin(text: &str, mode: Mode, strict: bool) -> Result<Url, &'static str> {
+    let url = parse_server_url(text, mode)?;
+    if url.query().is_some() {
+        return Err("a query is not allowed");
+    }
+    if url.path() != "/" {
+        return Err("a path is not allowed");
     }
     if strict && text != url.origin().ascii_serialization() {
         return Err("not written as a bare origin (no trailing slash, default port, lower case)");

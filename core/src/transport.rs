@@ -16,6 +16,7 @@
 //! Protocol rules stay here in core: status codes, content types and bodies are
 //! judged by the machine, not by the caller.
 
+use std::collections::VecDeque;
 use std::fmt;
 
 /// Names one outstanding request of one machine.
@@ -123,15 +124,78 @@ pub trait Machine {
     fn handle_txt(&mut self, id: RequestId, answer: TxtAnswer);
 }
 
-/// Hands out request ids.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct RequestIds(u32);
+/// The actions a machine has queued, and the request ids it hands out.
+#[derive(Debug)]
+pub(crate) struct Outbox<T> {
+    last_id: u32,
+    queue: VecDeque<Action<T>>,
+}
 
-impl RequestIds {
-    pub(crate) fn next(&mut self) -> RequestId {
-        self.0 = self.0.wrapping_add(1);
-        RequestId(self.0)
+impl<T> Outbox<T> {
+    pub(crate) fn new() -> Self {
+        Self {
+            last_id: 0,
+            queue: VecDeque::new(),
+        }
     }
+
+    fn next_id(&mut self) -> RequestId {
+        self.last_id = self.last_id.wrapping_add(1);
+        RequestId(self.last_id)
+    }
+
+    /// Queues a GET; `None` when `url` cannot be a request target.
+    pub(crate) fn fetch(
+        &mut self,
+        url: &url::Url,
+        accept: &'static str,
+        limits: FetchLimits,
+    ) -> Option<RequestId> {
+        let request = get(url, accept)?;
+        let id = self.next_id();
+        self.queue.push_back(Action::Fetch(Fetch {
+            id,
+            request,
+            limits,
+        }));
+        Some(id)
+    }
+
+    /// Queues a TXT lookup.
+    pub(crate) fn lookup_txt(&mut self, name: String) -> RequestId {
+        let id = self.next_id();
+        self.queue
+            .push_back(Action::LookupTxt(TxtLookup { id, name }));
+        id
+    }
+
+    /// Drops queued requests the caller has not taken yet, when `unneeded` says so.
+    pub(crate) fn cancel(&mut self, unneeded: impl Fn(RequestId) -> bool) {
+        self.queue.retain(|action| match action {
+            Action::Fetch(fetch) => !unneeded(fetch.id),
+            Action::LookupTxt(lookup) => !unneeded(lookup.id),
+            Action::Done(_) => true,
+        });
+    }
+
+    /// Queues the result, dropping requests not yet taken: they are no longer needed.
+    pub(crate) fn finish(&mut self, result: T) {
+        self.cancel(|_| true);
+        self.queue.push_back(Action::Done(result));
+    }
+
+    pub(crate) fn pop(&mut self) -> Option<Action<T>> {
+        self.queue.pop_front()
+    }
+}
+
+/// A value from a remote document, fit for an error message: at most 200
+/// characters, control characters escaped.
+pub(crate) fn excerpt(text: &str) -> String {
+    text.chars()
+        .take(200)
+        .flat_map(char::escape_debug)
+        .collect()
 }
 
 impl fmt::Display for RequestId {
@@ -151,7 +215,7 @@ pub(crate) fn is_json(response: &Response) -> bool {
 }
 
 /// A GET request with an `Accept` header; `None` if `url` is no valid request target.
-pub(crate) fn get(url: &url::Url, accept: &'static str) -> Option<http::Request<Vec<u8>>> {
+fn get(url: &url::Url, accept: &'static str) -> Option<http::Request<Vec<u8>>> {
     let uri: http::Uri = url.as_str().parse().ok()?;
     let mut request = http::Request::new(Vec::new());
     *request.uri_mut() = uri;

@@ -108,7 +108,7 @@ fn discover(
     resource: Result<Response, TransportError>,
     server: Option<Result<Response, TransportError>>,
 ) -> Out {
-    let mut machine = AuthServerDiscovery::from_pds(&url(PDS), Mode::Production);
+    let mut machine = AuthServerDiscovery::from_pds(&url(PDS), Mode::Production).expect("valid");
     let (id, fetched) = next_fetch(&mut machine);
     assert_eq!(
         fetched,
@@ -191,6 +191,10 @@ fn resource_metadata_failures() {
         (
             resource_metadata("https://pds.example.com/xrpc", ISSUER),
             "it names the resource https://pds.example.com/xrpc, not https://pds.example.com",
+        ),
+        (
+            resource_metadata("https://pds.example.com/#x", ISSUER),
+            "it names the resource https://pds.example.com/#x, not https://pds.example.com",
         ),
         (json!({"resource": PDS}), "it names no authorization server"),
         (
@@ -331,12 +335,22 @@ fn every_server_metadata_rule_is_enforced() {
         (
             "pushed_authorization_request_endpoint",
             json!("http://entryway.example.com/oauth/par"),
-            "its pushed_authorization_request_endpoint is unusable: not an https URL",
+            "its pushed_authorization_request_endpoint is unusable: plain http is allowed in development only",
         ),
         (
             "token_endpoint",
             json!("https://entryway.example.com/oauth/token#x"),
-            "its token_endpoint is unusable: it has a fragment",
+            "its token_endpoint is unusable: a fragment is not allowed",
+        ),
+        (
+            "token_endpoint",
+            json!("https://entryway.example.com:8443/oauth/token"),
+            "its token_endpoint is unusable: a port other than the default is allowed in development only",
+        ),
+        (
+            "token_endpoint",
+            json!("https://user@entryway.example.com/oauth/token"),
+            "its token_endpoint is unusable: user info is not allowed",
         ),
         (
             "authorization_endpoint",
@@ -506,7 +520,7 @@ fn typed_urls_follow_the_mode() {
 fn the_local_development_world() {
     // The shape of the real PDS on loopback (shared/notes/real-pds.md).
     let pds = "http://localhost:2583";
-    let mut machine = AuthServerDiscovery::from_pds(&url(pds), Mode::Development);
+    let mut machine = AuthServerDiscovery::from_pds(&url(pds), Mode::Development).expect("valid");
     let (id, fetched) = next_fetch(&mut machine);
     assert_eq!(
         fetched,
@@ -524,10 +538,16 @@ fn the_local_development_world() {
         pds
     );
 
-    // The same answers are refused in production.
-    let mut machine = AuthServerDiscovery::from_pds(&url(pds), Mode::Production);
+    // In production, such a PDS is refused before anything is fetched, and a PDS
+    // that names such an issuer is refused when it does.
+    let err = AuthServerDiscovery::from_pds(&url(pds), Mode::Production).expect_err("http");
+    assert_eq!(
+        err.to_string(),
+        "cannot discover an authorization server from http://localhost:2583/: plain http is allowed in development only"
+    );
+    let mut machine = AuthServerDiscovery::from_pds(&url(PDS), Mode::Production).expect("valid");
     let (id, _) = next_fetch(&mut machine);
-    machine.handle_response(id, json_response(200, &resource_metadata(pds, pds)));
+    machine.handle_response(id, json_response(200, &resource_metadata(PDS, pds)));
     assert!(matches!(
         result(&mut machine),
         Err(DiscoveryError::ProtectedResource { .. })
@@ -536,7 +556,7 @@ fn the_local_development_world() {
 
 #[test]
 fn unknown_and_late_answers_are_ignored() {
-    let mut machine = AuthServerDiscovery::from_pds(&url(PDS), Mode::Production);
+    let mut machine = AuthServerDiscovery::from_pds(&url(PDS), Mode::Production).expect("valid");
     let (id, _) = next_fetch(&mut machine);
     machine.handle_response(
         RequestId(99),

@@ -15,7 +15,6 @@
 //!
 //! Requests go out through the [`Machine`] loop; see [`crate::transport`].
 
-use std::collections::VecDeque;
 use std::fmt;
 
 use serde_json::Value;
@@ -24,8 +23,7 @@ use url::Url;
 use super::document::{DidDocument, DidDocumentError, MAX_DID_DOCUMENT_LEN};
 use super::syntax::{AtIdentifier, Did, DidMethod, Handle, Mode};
 use crate::transport::{
-    Action, Fetch, FetchLimits, Machine, RequestId, RequestIds, Response, TransportError,
-    TxtAnswer, TxtLookup,
+    Action, FetchLimits, Machine, Outbox, RequestId, Response, TransportError, TxtAnswer,
 };
 
 /// The largest `/.well-known/atproto-did` body read.
@@ -142,26 +140,24 @@ pub struct HandleNotFound {
     pub handle: Handle,
     /// What each method that was tried found, in words.
     pub attempts: Vec<(HandleMethod, String)>,
+    /// Whether every method found plainly nothing (no record, HTTP 404), rather
+    /// than failing or finding something unusable.
+    pub absent: bool,
 }
 
 impl fmt::Display for HandleNotFound {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let resolver_only = self
+        let handle = &self.handle;
+        if self
             .attempts
             .iter()
-            .all(|(m, _)| *m == HandleMethod::ResolverService);
-        if resolver_only {
-            write!(
-                f,
-                "the handle resolver service found no DID for {}",
-                self.handle
-            )?;
+            .all(|(m, _)| *m == HandleMethod::ResolverService)
+        {
+            write!(f, "the handle resolver service found no DID for {handle}")?;
+        } else if self.absent {
+            write!(f, "no DNS TXT record and no well-known file for {handle}")?;
         } else {
-            write!(
-                f,
-                "no DNS TXT record and no well-known file for {}",
-                self.handle
-            )?;
+            write!(f, "could not resolve the handle {handle}")?;
         }
         let details: Vec<String> = self
             .attempts
@@ -198,7 +194,27 @@ impl fmt::Display for HandleMethod {
 enum Outcome {
     Conflict,
     Found(Did),
-    NotFound(String),
+    /// Nothing usable; `absent` when there was plainly nothing there.
+    NotFound {
+        why: String,
+        absent: bool,
+    },
+}
+
+impl Outcome {
+    fn absent(why: &str) -> Self {
+        Self::NotFound {
+            why: why.to_owned(),
+            absent: true,
+        }
+    }
+
+    fn failed(why: impl Into<String>) -> Self {
+        Self::NotFound {
+            why: why.into(),
+            absent: false,
+        }
+    }
 }
 
 /// One method's request and, once answered, its outcome.
@@ -228,24 +244,38 @@ impl HandleLookup {
                         self.handle.clone(),
                     )));
                 }
-                Some(Outcome::NotFound(_)) => {}
+                Some(Outcome::NotFound { .. }) => {}
             }
         }
         let mut attempts = Vec::new();
+        let mut absent = true;
         for attempt in &self.attempts {
             match &attempt.outcome {
                 None => return None,
                 Some(Outcome::Found(did)) => return Some(Ok(did.clone())),
-                Some(Outcome::NotFound(why)) => attempts.push((attempt.method, why.clone())),
+                Some(Outcome::NotFound {
+                    why,
+                    absent: nothing,
+                }) => {
+                    absent &= *nothing;
+                    attempts.push((attempt.method, why.clone()));
+                }
                 Some(Outcome::Conflict) => {
+                    absent = false;
                     attempts.push((attempt.method, "conflicting answers".into()));
                 }
             }
         }
+        let handle = self.handle.clone();
         Some(Err(IdentityError::HandleNotFound(HandleNotFound {
-            handle: self.handle.clone(),
+            handle,
             attempts,
+            absent,
         })))
+    }
+
+    fn owns(&self, id: RequestId) -> bool {
+        self.attempts.iter().any(|a| a.id == id)
     }
 }
 
@@ -272,8 +302,7 @@ enum State {
 #[derive(Debug)]
 pub struct IdentityResolver {
     config: IdentityConfig,
-    ids: RequestIds,
-    queue: VecDeque<Action<Result<ResolvedIdentity, IdentityError>>>,
+    outbox: Outbox<Result<ResolvedIdentity, IdentityError>>,
     state: State,
 }
 
@@ -283,153 +312,131 @@ impl IdentityResolver {
     pub fn new(identifier: AtIdentifier, config: IdentityConfig) -> Self {
         let mut resolver = Self {
             config,
-            ids: RequestIds::default(),
-            queue: VecDeque::new(),
+            outbox: Outbox::new(),
             state: State::Finished,
         };
-        resolver.state = match identifier {
-            AtIdentifier::Handle(handle) => State::TypedHandle(resolver.start_lookup(handle)),
+        match identifier {
+            AtIdentifier::Handle(handle) => {
+                resolver.state = State::TypedHandle(resolver.start_lookup(handle));
+                resolver.try_decide();
+            }
             AtIdentifier::Did(did) => resolver.start_document(did, None),
-        };
+        }
         resolver
     }
 
     fn start_lookup(&mut self, handle: Handle) -> HandleLookup {
         let mut attempts = Vec::new();
-        if let Some(service) = self.config.handle_resolver.clone() {
-            let id = self.ids.next();
-            let mut url = service;
+        let mut fetch =
+            |outbox: &mut Outbox<_>, method, url: Result<Url, _>, accept, limits| match url
+                .ok()
+                .and_then(|url| outbox.fetch(&url, accept, limits))
+            {
+                Some(id) => attempts.push(Attempt {
+                    id,
+                    method,
+                    outcome: None,
+                }),
+                None => attempts.push(Attempt {
+                    id: RequestId(0),
+                    method,
+                    outcome: Some(Outcome::failed("the URL cannot be requested")),
+                }),
+            };
+        if let Some(service) = &self.config.handle_resolver {
+            let mut url = service.clone();
             url.set_path("/xrpc/com.atproto.identity.resolveHandle");
             url.query_pairs_mut()
                 .clear()
                 .append_pair("handle", handle.as_str());
-            let outcome = self.fetch(id, &url, "application/json", MAX_XRPC_LEN, 0);
-            attempts.push(Attempt {
-                id,
-                method: HandleMethod::ResolverService,
-                outcome,
-            });
-        } else {
-            let id = self.ids.next();
-            self.queue.push_back(Action::LookupTxt(TxtLookup {
-                id,
-                name: format!("_atproto.{handle}"),
-            }));
-            attempts.push(Attempt {
-                id,
-                method: HandleMethod::Dns,
-                outcome: None,
-            });
-            let id = self.ids.next();
-            let outcome = match Url::parse(&format!("https://{handle}/.well-known/atproto-did")) {
-                Ok(url) => self.fetch(
-                    id,
-                    &url,
-                    "text/plain",
-                    MAX_WELL_KNOWN_LEN,
-                    WELL_KNOWN_REDIRECTS,
-                ),
-                Err(_) => Some(Outcome::NotFound(
-                    "the handle is not a valid host name".into(),
-                )),
+            let limits = FetchLimits {
+                max_body_len: MAX_XRPC_LEN,
+                max_redirects: 0,
             };
-            attempts.push(Attempt {
-                id,
-                method: HandleMethod::WellKnown,
-                outcome,
-            });
+            fetch(
+                &mut self.outbox,
+                HandleMethod::ResolverService,
+                Ok(url),
+                "application/json",
+                limits,
+            );
+        } else {
+            let id = self.outbox.lookup_txt(format!("_atproto.{handle}"));
+            let url = Url::parse(&format!("https://{handle}/.well-known/atproto-did"));
+            let limits = FetchLimits {
+                max_body_len: MAX_WELL_KNOWN_LEN,
+                max_redirects: WELL_KNOWN_REDIRECTS,
+            };
+            fetch(
+                &mut self.outbox,
+                HandleMethod::WellKnown,
+                url,
+                "text/plain",
+                limits,
+            );
+            attempts.insert(
+                0,
+                Attempt {
+                    id,
+                    method: HandleMethod::Dns,
+                    outcome: None,
+                },
+            );
         }
         HandleLookup { handle, attempts }
     }
 
-    fn start_document(&mut self, did: Did, typed: Option<Handle>) -> State {
-        let id = self.ids.next();
+    fn start_document(&mut self, did: Did, typed: Option<Handle>) {
         let url = match did.method() {
             DidMethod::Plc => {
                 let mut url = self.config.plc_directory.clone();
-                if let Ok(mut segments) = url.path_segments_mut() {
-                    segments.pop_if_empty().push(did.as_str());
-                }
-                Some(url)
+                let pushed = url.path_segments_mut().map(|mut s| {
+                    s.pop_if_empty().push(did.as_str());
+                });
+                pushed.ok().map(|()| url)
             }
             DidMethod::Web => did.web_host().and_then(|host| {
-                let local = host.starts_with("localhost") && self.config.mode == Mode::Development;
-                let scheme = if local { "http" } else { "https" };
+                let local = host == "localhost" || host.starts_with("localhost:");
+                let scheme = if local && self.config.mode == Mode::Development {
+                    "http"
+                } else {
+                    "https"
+                };
                 Url::parse(&format!("{scheme}://{host}/.well-known/did.json")).ok()
             }),
         };
-        let failed = match url {
-            Some(url) => self.fetch(
-                id,
-                &url,
-                "application/did+ld+json, application/json",
-                MAX_DID_DOCUMENT_LEN,
-                0,
-            ),
-            None => Some(Outcome::NotFound(String::new())),
-        };
-        if failed.is_some() {
-            self.finish(Err(IdentityError::DidNotFound {
-                did,
-                detail: "its URL cannot be requested".into(),
-            }));
-            return State::Finished;
-        }
-        State::Document { did, id, typed }
-    }
-
-    /// Queues a GET; an outcome right away if the URL cannot be a request.
-    fn fetch(
-        &mut self,
-        id: RequestId,
-        url: &Url,
-        accept: &'static str,
-        max_body_len: usize,
-        max_redirects: u8,
-    ) -> Option<Outcome> {
-        let Some(request) = crate::transport::get(url, accept) else {
-            return Some(Outcome::NotFound("the URL cannot be requested".into()));
-        };
         let limits = FetchLimits {
-            max_body_len,
-            max_redirects,
+            max_body_len: MAX_DID_DOCUMENT_LEN,
+            max_redirects: 0,
         };
-        self.queue.push_back(Action::Fetch(Fetch {
-            id,
-            request,
-            limits,
-        }));
-        None
+        let accept = "application/did+ld+json, application/json";
+        if let Some(id) = url.and_then(|url| self.outbox.fetch(&url, accept, limits)) {
+            self.state = State::Document { did, id, typed };
+        } else {
+            let detail = "its URL cannot be requested".to_owned();
+            self.finish(Err(IdentityError::DidNotFound { did, detail }));
+        }
     }
 
     fn finish(&mut self, result: Result<ResolvedIdentity, IdentityError>) {
         self.state = State::Finished;
-        self.queue
-            .retain(|action| !matches!(action, Action::Fetch(_) | Action::LookupTxt(_)));
-        self.queue.push_back(Action::Done(result));
+        self.outbox.finish(result);
     }
 
-    /// Records an answer for a handle lookup and moves on if it decides.
-    fn record(&mut self, id: RequestId, answer: impl FnOnce(HandleMethod, Mode) -> Outcome) {
-        let mode = self.config.mode;
-        let lookup = match &mut self.state {
-            State::TypedHandle(lookup) | State::ClaimedHandle { lookup, .. } => lookup,
-            State::Document { .. } | State::Finished => return,
+    /// Moves on once the current handle lookup can decide.
+    fn try_decide(&mut self) {
+        let decision = match &self.state {
+            State::TypedHandle(lookup) | State::ClaimedHandle { lookup, .. } => lookup.decide(),
+            State::Document { .. } | State::Finished => None,
         };
-        let Some(attempt) = lookup
-            .attempts
-            .iter_mut()
-            .find(|a| a.id == id && a.outcome.is_none())
-        else {
-            return;
-        };
-        attempt.outcome = Some(answer(attempt.method, mode));
-        let Some(decision) = lookup.decide() else {
-            return;
-        };
+        let Some(decision) = decision else { return };
         match std::mem::replace(&mut self.state, State::Finished) {
             State::TypedHandle(lookup) => match decision {
-                Ok(did) => self.state = self.start_document(did, Some(lookup.handle)),
+                Ok(did) => {
+                    // The other method's request is not needed if not yet sent.
+                    self.outbox.cancel(|id| lookup.owns(id));
+                    self.start_document(did, Some(lookup.handle));
+                }
                 Err(error) => self.finish(Err(error)),
             },
             State::ClaimedHandle { lookup, did, pds } => {
@@ -439,6 +446,27 @@ impl IdentityResolver {
             }
             State::Document { .. } | State::Finished => {}
         }
+    }
+
+    /// Records the answer to one attempt of the current lookup, then tries to decide.
+    fn record(
+        &mut self,
+        id: RequestId,
+        dns: bool,
+        answer: impl FnOnce(HandleMethod, Mode) -> Outcome,
+    ) {
+        let mode = self.config.mode;
+        let lookup = match &mut self.state {
+            State::TypedHandle(lookup) | State::ClaimedHandle { lookup, .. } => lookup,
+            State::Document { .. } | State::Finished => return,
+        };
+        let pending = lookup
+            .attempts
+            .iter_mut()
+            .find(|a| a.id == id && a.outcome.is_none() && (a.method == HandleMethod::Dns) == dns);
+        let Some(attempt) = pending else { return };
+        attempt.outcome = Some(answer(attempt.method, mode));
+        self.try_decide();
     }
 
     fn handle_document(
@@ -490,6 +518,7 @@ impl IdentityResolver {
                     Some(handle) => {
                         let lookup = self.start_lookup(handle);
                         self.state = State::ClaimedHandle { lookup, did, pds };
+                        self.try_decide();
                     }
                     None => self.finish(Ok(ResolvedIdentity {
                         did,
@@ -506,7 +535,7 @@ impl Machine for IdentityResolver {
     type Output = Result<ResolvedIdentity, IdentityError>;
 
     fn poll(&mut self) -> Option<Action<Self::Output>> {
-        self.queue.pop_front()
+        self.outbox.pop()
     }
 
     fn handle_response(&mut self, id: RequestId, response: Result<Response, TransportError>) {
@@ -520,17 +549,18 @@ impl Machine for IdentityResolver {
             }
             state => {
                 self.state = state;
-                self.record(id, |method, mode| match method {
-                    HandleMethod::WellKnown => well_known_outcome(response, mode),
+                self.record(id, false, |method, mode| match method {
                     HandleMethod::ResolverService => resolver_outcome(response, mode),
-                    HandleMethod::Dns => Outcome::NotFound("an HTTP answer to a DNS query".into()),
+                    HandleMethod::Dns | HandleMethod::WellKnown => {
+                        well_known_outcome(response, mode)
+                    }
                 });
             }
         }
     }
 
     fn handle_txt(&mut self, id: RequestId, answer: TxtAnswer) {
-        self.record(id, |_, mode| dns_outcome(answer, mode));
+        self.record(id, true, |_, mode| dns_outcome(answer, mode));
     }
 }
 
@@ -538,61 +568,62 @@ impl Machine for IdentityResolver {
 fn dns_outcome(answer: TxtAnswer, mode: Mode) -> Outcome {
     let records = match answer {
         TxtAnswer::Records(records) => records,
-        TxtAnswer::NoRecords => return Outcome::NotFound("no TXT record".into()),
-        TxtAnswer::Failed(why) => return Outcome::NotFound(format!("lookup failed: {why}")),
+        TxtAnswer::NoRecords => return Outcome::absent("no TXT record"),
+        TxtAnswer::Failed(why) => return Outcome::failed(format!("lookup failed: {why}")),
     };
     let mut found: Option<Did> = None;
     for value in records.iter().filter_map(|r| r.strip_prefix("did=")) {
-        let Ok(did) = Did::parse(value.trim(), mode) else {
-            return Outcome::NotFound("the did= record is not a valid DID".into());
+        let did = match Did::parse(value.trim(), mode) {
+            Ok(did) => did,
+            Err(error) => return Outcome::failed(format!("the did= record is unusable: {error}")),
         };
         match &found {
             Some(existing) if *existing != did => return Outcome::Conflict,
             _ => found = Some(did),
         }
     }
-    found.map_or_else(
-        || Outcome::NotFound("no did= TXT record".into()),
-        Outcome::Found,
-    )
+    found.map_or_else(|| Outcome::absent("no did= TXT record"), Outcome::Found)
 }
 
 fn well_known_outcome(response: Result<Response, TransportError>, mode: Mode) -> Outcome {
     let response = match response {
         Ok(response) => response,
-        Err(error) => return Outcome::NotFound(error.to_string()),
+        Err(error) => return Outcome::failed(error.to_string()),
     };
-    if !response.status().is_success() {
-        return Outcome::NotFound(format!("HTTP {}", response.status().as_u16()));
+    match response.status().as_u16() {
+        404 => return Outcome::absent("HTTP 404"),
+        200..=299 => {}
+        other => return Outcome::failed(format!("HTTP {other}")),
     }
-    let did = std::str::from_utf8(response.body())
-        .ok()
-        .and_then(|text| Did::parse(text.trim(), mode).ok());
-    did.map_or_else(
-        || Outcome::NotFound("the file does not hold a valid DID".into()),
-        Outcome::Found,
-    )
+    let Ok(text) = std::str::from_utf8(response.body()) else {
+        return Outcome::failed("the file is not text");
+    };
+    match Did::parse(text.trim(), mode) {
+        Ok(did) => Outcome::Found(did),
+        Err(error) => Outcome::failed(format!("the file holds no usable DID: {error}")),
+    }
 }
 
 fn resolver_outcome(response: Result<Response, TransportError>, mode: Mode) -> Outcome {
     let response = match response {
         Ok(response) => response,
-        Err(error) => return Outcome::NotFound(error.to_string()),
+        Err(error) => return Outcome::failed(error.to_string()),
     };
     if response.status() != http::StatusCode::OK {
-        return Outcome::NotFound(format!("HTTP {}", response.status().as_u16()));
+        return Outcome::failed(format!("HTTP {}", response.status().as_u16()));
     }
-    let did = crate::json::parse_object(response.body())
-        .ok()
-        .and_then(|map| {
-            map.get("did")
-                .and_then(Value::as_str)
-                .and_then(|d| Did::parse(d, mode).ok())
-        });
-    did.map_or_else(
-        || Outcome::NotFound("the answer holds no valid DID".into()),
-        Outcome::Found,
-    )
+    let map = crate::json::parse_object(response.body()).ok();
+    let text = map
+        .as_ref()
+        .and_then(|map| map.get("did"))
+        .and_then(Value::as_str);
+    let Some(text) = text else {
+        return Outcome::failed("the answer holds no DID");
+    };
+    match Did::parse(text, mode) {
+        Ok(did) => Outcome::Found(did),
+        Err(error) => Outcome::failed(format!("the answer holds no usable DID: {error}")),
+    }
 }
 
 #[cfg(test)]

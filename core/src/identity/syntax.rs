@@ -216,11 +216,16 @@ impl Did {
         }
     }
 
-    /// For `did:web`, the host (with `:port` in development), percent-decoded.
+    /// For `did:web`, the host in lower case (with `:port` in development),
+    /// percent-decoded.
     #[must_use]
     pub fn web_host(&self) -> Option<String> {
         let id = self.0.strip_prefix("did:web:")?;
-        Some(id.replace("%3A", ":").replace("%3a", ":"))
+        Some(
+            id.replace("%3A", ":")
+                .replace("%3a", ":")
+                .to_ascii_lowercase(),
+        )
     }
 }
 
@@ -283,10 +288,13 @@ fn check_did_web(id: &str, mode: Mode) -> Result<(), DidError> {
         }
         return Ok(());
     }
-    if host.eq_ignore_ascii_case("localhost") && mode == Mode::Production {
-        return Err(DidError::UnsupportedWeb(
-            "did:web:localhost is for development only",
-        ));
+    if host.eq_ignore_ascii_case("localhost") {
+        return match mode {
+            Mode::Development => Ok(()),
+            Mode::Production => Err(DidError::UnsupportedWeb(
+                "did:web:localhost is for development only",
+            )),
+        };
     }
     Handle::parse_syntax(host)
         .map_err(|_| DidError::UnsupportedWeb("the host is not a DNS name"))?;
@@ -357,11 +365,15 @@ pub enum AtIdentifierError {
 
 impl AtIdentifier {
     /// Parses what a person typed: surrounding white space and one leading `@`
-    /// are dropped; text starting with `did:` is a DID, anything else a handle.
+    /// are dropped; text starting with `did:` (in any case, so that `DID:plc:…`
+    /// gets the DID error it deserves) is a DID, anything else a handle.
     pub fn parse(input: &str, mode: Mode) -> Result<Self, AtIdentifierError> {
         let trimmed = input.trim();
         let trimmed = trimmed.strip_prefix('@').unwrap_or(trimmed);
-        if trimmed.starts_with("did:") {
+        if trimmed
+            .get(..4)
+            .is_some_and(|prefix| prefix.eq_ignore_ascii_case("did:"))
+        {
             Ok(Self::Did(Did::parse(trimmed, mode)?))
         } else {
             Ok(Self::Handle(Handle::parse(trimmed, mode)?))

@@ -236,12 +236,12 @@ fn no_record_anywhere() {
 
 #[test]
 fn unusable_answers_count_as_not_found() {
-    for (txt, https, dns_why, https_why) in [
+    let cases = [
         (
             records(&["did=not-a-did"]),
             response(200, "hello"),
-            "the did= record is not a valid DID",
-            "the file does not hold a valid DID",
+            "the did= record is unusable: not a valid DID: does not start with did:",
+            "the file holds no usable DID: not a valid DID: does not start with did:",
         ),
         (
             records(&["something=else"]),
@@ -258,16 +258,23 @@ fn unusable_answers_count_as_not_found() {
         (
             records(&["did=did:key:zabc"]),
             response(200, "did:key:zabc"),
-            "the did= record is not a valid DID",
-            "the file does not hold a valid DID",
+            "the did= record is unusable: DID method `key` is not supported; atproto uses did:plc and did:web",
+            "the file holds no usable DID: DID method `key` is not supported; atproto uses did:plc and did:web",
         ),
         (
             TxtAnswer::NoRecords,
             response(200, vec![0xff, 0xfe]),
             "no TXT record",
-            "the file does not hold a valid DID",
+            "the file is not text",
         ),
-    ] {
+        (
+            TxtAnswer::Failed("SERVFAIL".into()),
+            response(500, ""),
+            "lookup failed: SERVFAIL",
+            "HTTP 500",
+        ),
+    ];
+    for (txt, https, dns_why, https_why) in cases {
         let (mut machine, dns, id) = start_handle("alice.example.com");
         machine.handle_txt(dns, txt);
         machine.handle_response(id, https);
@@ -281,7 +288,28 @@ fn unusable_answers_count_as_not_found() {
                 (HandleMethod::WellKnown, https_why.to_owned())
             ]
         );
+        assert!(!not_found.absent);
+        assert!(
+            not_found
+                .to_string()
+                .starts_with("could not resolve the handle alice.example.com (")
+        );
     }
+}
+
+#[test]
+fn a_request_not_yet_taken_is_dropped_once_dns_decides() {
+    let mut machine = resolver("alice.example.com", IdentityConfig::default());
+    let first = machine.poll().expect("an action");
+    let (dns, _) = expect_txt(&first);
+    machine.handle_txt(dns, records(&[&format!("did={ALICE_DID}")]));
+    // The well-known fetch was never taken, so it is not handed out any more.
+    answer_plc(
+        &mut machine,
+        ALICE_DID,
+        document(ALICE_DID, &["at://alice.example.com"], PDS),
+    );
+    assert_eq!(expect_done(drain(&mut machine)), Ok(alice(true)));
 }
 
 #[test]
@@ -541,7 +569,11 @@ fn unknown_and_repeated_answers_are_ignored() {
     let (mut machine, dns, https) = start_handle("alice.example.com");
     machine.handle_txt(RequestId(999), records(&[&format!("did={OTHER_DID}")]));
     machine.handle_response(RequestId(999), response(200, OTHER_DID));
-    // A DNS id answered as HTTP, and an HTTP id answered as DNS, do not count twice.
+    // A DNS id answered as HTTP and an HTTP id answered as DNS do not count.
+    machine.handle_response(dns, response(200, OTHER_DID));
+    machine.handle_txt(https, records(&[&format!("did={OTHER_DID}")]));
+    assert!(drain(&mut machine).is_empty());
+    // A second answer to the same request does not count either.
     machine.handle_txt(dns, TxtAnswer::NoRecords);
     machine.handle_txt(dns, records(&[&format!("did={OTHER_DID}")]));
     assert!(drain(&mut machine).is_empty());

@@ -154,8 +154,14 @@ fn did_generic_syntax_examples() {
             "{invalid:?} should be invalid"
         );
     }
-    let long = format!("did:plc:{}", "a".repeat(MAX_DID_LEN));
-    assert!(matches!(check_did_syntax(&long), Err(DidError::Syntax(_))));
+    let longest = format!("did:method:{}", "a".repeat(MAX_DID_LEN - 11));
+    assert_eq!(longest.len(), MAX_DID_LEN);
+    assert_eq!(check_did_syntax(&longest), Ok(()));
+    let too_long = format!("{longest}a");
+    assert!(matches!(
+        check_did_syntax(&too_long),
+        Err(DidError::Syntax(_))
+    ));
 }
 
 #[test]
@@ -235,6 +241,10 @@ fn did_web_is_host_only() {
     let dev =
         Did::parse("did:web:localhost%3A8443", Mode::Development).expect("valid in development");
     assert_eq!(dev.web_host().as_deref(), Some("localhost:8443"));
+    let bare = Did::parse("did:web:localhost", Mode::Development).expect("valid in development");
+    assert_eq!(bare.web_host().as_deref(), Some("localhost"));
+    let upper = Did::parse("did:web:Example.COM", Mode::Production).expect("valid");
+    assert_eq!(upper.web_host().as_deref(), Some("example.com"));
 }
 
 #[test]
@@ -260,6 +270,12 @@ fn at_identifier_tolerates_at_sign_and_white_space() {
 
 #[test]
 fn at_identifier_keeps_errors_apart() {
+    assert_eq!(
+        AtIdentifier::parse("DID:plc:z72i7hdynmk6r22z27h6tvur", Mode::Production),
+        Err(AtIdentifierError::Did(DidError::Syntax(
+            "does not start with did:"
+        )))
+    );
     assert!(matches!(
         AtIdentifier::parse("@@alice.com", Mode::Production),
         Err(AtIdentifierError::Handle(HandleError::Syntax(_)))
