@@ -419,15 +419,38 @@ pub struct AuthServerDiscovery {
 impl AuthServerDiscovery {
     /// Discovery from a PDS origin (one an identity resolution returned).
     pub fn from_pds(pds: &Url, mode: Mode) -> Result<Self, DiscoveryError> {
+        Self::from_pds_after(pds, mode, 0)
+    }
+
+    /// Discovery from a PDS, with request ids after `last_id`.
+    pub(crate) fn from_pds_after(
+        pds: &Url,
+        mode: Mode,
+        last_id: u32,
+    ) -> Result<Self, DiscoveryError> {
         let origin = Self::start_origin(pds.as_str(), mode)?;
-        Ok(Self::start(origin, false, mode))
+        Ok(Self::start(origin, false, mode, last_id))
     }
 
     /// Discovery from a URL a person typed: a PDS, or an entryway that is itself
     /// the authorization server. Only its origin is used.
     pub fn from_service_url(url: &Url, mode: Mode) -> Result<Self, DiscoveryError> {
+        Self::from_service_url_after(url, mode, 0)
+    }
+
+    /// Discovery from a typed URL, with request ids after `last_id`.
+    pub(crate) fn from_service_url_after(
+        url: &Url,
+        mode: Mode,
+        last_id: u32,
+    ) -> Result<Self, DiscoveryError> {
         let origin = Self::start_origin(&url.origin().ascii_serialization(), mode)?;
-        Ok(Self::start(origin, true, mode))
+        Ok(Self::start(origin, true, mode, last_id))
+    }
+
+    /// The last request id handed out.
+    pub(crate) fn last_request_id(&self) -> u32 {
+        self.outbox.last_id()
     }
 
     fn start_origin(text: &str, mode: Mode) -> Result<Url, DiscoveryError> {
@@ -437,10 +460,10 @@ impl AuthServerDiscovery {
         })
     }
 
-    fn start(resource: Url, entryway_fallback: bool, mode: Mode) -> Self {
+    fn start(resource: Url, entryway_fallback: bool, mode: Mode, last_id: u32) -> Self {
         let mut discovery = Self {
             mode,
-            outbox: Outbox::new(),
+            outbox: Outbox::after(last_id),
             state: State::Finished,
         };
         let mut url = resource.clone();

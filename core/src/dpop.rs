@@ -180,7 +180,10 @@ pub fn access_token_hash(access_token: &str) -> String {
 }
 
 /// The last nonce each server origin sent, for one session.
-#[derive(Clone, Debug, Default)]
+///
+/// Serializable, so that the nonces learned while starting a login carry over
+/// to the callback.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DpopNonces {
     /// `(origin, nonce)`, oldest first. A session talks to two or three origins.
     entries: Vec<(String, String)>,

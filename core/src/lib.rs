@@ -64,6 +64,7 @@
 //! ```
 
 pub mod base64url;
+pub mod client;
 pub mod discovery;
 pub mod dpop;
 pub mod identity;

@@ -7,7 +7,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// Whole seconds since 1970-01-01T00:00:00Z, the JWT `NumericDate` ([RFC 7519 §2]).
 ///
 /// [RFC 7519 §2]: https://www.rfc-editor.org/rfc/rfc7519#section-2
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
 pub struct UnixTime(u64);
 
 impl UnixTime {

@@ -122,6 +122,12 @@ pub trait Machine {
 
     /// The answer to a [`TxtLookup`].
     fn handle_txt(&mut self, id: RequestId, answer: TxtAnswer);
+
+    /// The current time, given before each answer by callers that have a clock.
+    /// Machines that sign proofs or assertions stamp them with it; others ignore it.
+    fn handle_time(&mut self, now: crate::time::UnixTime) {
+        let _ = now;
+    }
 }
 
 /// The actions a machine has queued, and the request ids it hands out.
@@ -133,10 +139,21 @@ pub(crate) struct Outbox<T> {
 
 impl<T> Outbox<T> {
     pub(crate) fn new() -> Self {
+        Self::after(0)
+    }
+
+    /// An outbox whose ids continue after `last_id`, so that a machine started
+    /// inside another never reuses an id an earlier stage handed out.
+    pub(crate) fn after(last_id: u32) -> Self {
         Self {
-            last_id: 0,
+            last_id,
             queue: VecDeque::new(),
         }
+    }
+
+    /// The last id handed out.
+    pub(crate) fn last_id(&self) -> u32 {
+        self.last_id
     }
 
     fn next_id(&mut self) -> RequestId {
@@ -159,6 +176,21 @@ impl<T> Outbox<T> {
             limits,
         }));
         Some(id)
+    }
+
+    /// Queues a request built elsewhere.
+    pub(crate) fn push_fetch(
+        &mut self,
+        request: http::Request<Vec<u8>>,
+        limits: FetchLimits,
+    ) -> RequestId {
+        let id = self.next_id();
+        self.queue.push_back(Action::Fetch(Fetch {
+            id,
+            request,
+            limits,
+        }));
+        id
     }
 
     /// Queues a TXT lookup.
@@ -186,6 +218,15 @@ impl<T> Outbox<T> {
 
     pub(crate) fn pop(&mut self) -> Option<Action<T>> {
         self.queue.pop_front()
+    }
+}
+
+/// Splits an inner machine's action: a request to hand on, or its result.
+pub(crate) fn split<T, U>(action: Action<T>) -> Result<Action<U>, T> {
+    match action {
+        Action::Done(result) => Err(result),
+        Action::Fetch(fetch) => Ok(Action::Fetch(fetch)),
+        Action::LookupTxt(lookup) => Ok(Action::LookupTxt(lookup)),
     }
 }
 

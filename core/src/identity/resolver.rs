@@ -310,9 +310,14 @@ impl IdentityResolver {
     /// Starts resolving `identifier`.
     #[must_use]
     pub fn new(identifier: AtIdentifier, config: IdentityConfig) -> Self {
+        Self::after(identifier, config, 0)
+    }
+
+    /// Starts resolving, with request ids after `last_id` (for use inside another machine).
+    pub(crate) fn after(identifier: AtIdentifier, config: IdentityConfig, last_id: u32) -> Self {
         let mut resolver = Self {
             config,
-            outbox: Outbox::new(),
+            outbox: Outbox::after(last_id),
             state: State::Finished,
         };
         match identifier {
@@ -416,6 +421,11 @@ impl IdentityResolver {
             let detail = "its URL cannot be requested".to_owned();
             self.finish(Err(IdentityError::DidNotFound { did, detail }));
         }
+    }
+
+    /// The last request id handed out.
+    pub(crate) fn last_request_id(&self) -> u32 {
+        self.outbox.last_id()
     }
 
     fn finish(&mut self, result: Result<ResolvedIdentity, IdentityError>) {

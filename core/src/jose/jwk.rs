@@ -697,6 +697,22 @@ impl fmt::Debug for EcPrivateKey {
     }
 }
 
+/// Serialized as its private JWK, for storing a login in progress.
+///
+/// Security: the result holds the private key; store it where only atlogin reads.
+impl serde::Serialize for EcPrivateKey {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_jwk_json(None))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for EcPrivateKey {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = Zeroizing::new(String::deserialize(deserializer)?);
+        Self::from_jwk_json(text.as_bytes()).map_err(serde::de::Error::custom)
+    }
+}
+
 impl PartialEq for EcPrivateKey {
     fn eq(&self, other: &Self) -> bool {
         let a = Zeroizing::new(self.scalar());
