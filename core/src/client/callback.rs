@@ -18,18 +18,15 @@ use std::sync::Arc;
 
 use chacha20::ChaCha20Rng;
 use rand_core::{CryptoRng, SeedableRng};
-use subtle::ConstantTimeEq;
 use url::Url;
 
 use super::config::{ClientConfig, Scope};
 use super::error::ClientError;
 use super::flow::{Answer, LIMITS, ServerSession};
-use super::login::PendingLogin;
+use super::issuer::{FindIssuer, Found};
+use super::login::{LoginState, PendingLogin};
 use super::tokens::{TokenSet, read_token_response};
-use crate::discovery::{AuthServerDiscovery, AuthorizationServer, DiscoveryError};
-use crate::identity::{
-    AtIdentifier, Did, Handle, IdentityError, IdentityResolver, ResolvedIdentity,
-};
+use crate::identity::{AtIdentifier, Did, Handle};
 use crate::secret::AuthorizationCode;
 use crate::time::UnixTime;
 use crate::transport::{
@@ -49,7 +46,7 @@ pub struct CallbackParams {
     /// `code`.
     pub code: Option<AuthorizationCode>,
     /// `state`.
-    pub state: Option<String>,
+    pub state: Option<LoginState>,
     /// `iss`.
     pub iss: Option<String>,
     /// `error`.
@@ -75,7 +72,13 @@ impl CallbackParams {
                     params.code = Some(AuthorizationCode::new(value.into_owned()));
                     continue;
                 }
-                "state" => &mut params.state,
+                "state" => {
+                    if params.state.is_some() {
+                        return Err(ClientError::InvalidCallback("a parameter appears twice"));
+                    }
+                    params.state = Some(LoginState::new(value.into_owned()));
+                    continue;
+                }
                 "iss" => &mut params.iss,
                 "error" => &mut params.error,
                 "error_description" => &mut params.error_description,
@@ -117,19 +120,17 @@ enum Stage {
         code: AuthorizationCode,
         retried: bool,
     },
-    Identity {
-        machine: Box<IdentityResolver>,
+    Proving {
+        finder: Box<FindIssuer>,
         tokens: TokenSet,
-    },
-    Discovery {
-        machine: Box<AuthServerDiscovery>,
-        tokens: TokenSet,
-        identity: ResolvedIdentity,
     },
     Finished,
 }
 
 /// Finishes a login; drive it as a [`Machine`].
+///
+/// It signs a client assertion and a DPoP proof, so the caller should pass the
+/// current time with [`Machine::handle_time`] before each answer.
 #[derive(Debug)]
 pub struct CompleteLogin {
     config: Arc<ClientConfig>,
@@ -151,9 +152,10 @@ impl CompleteLogin {
     ) -> Result<Self, ClientError> {
         let state = callback
             .state
-            .as_deref()
+            .as_ref()
             .ok_or(ClientError::InvalidCallback("state is missing"))?;
-        if !bool::from(state.as_bytes().ct_eq(pending.state.secret().as_bytes())) {
+        // Secret types compare in constant time.
+        if *state != pending.state {
             return Err(ClientError::StateMismatch);
         }
         if now >= pending.expires_at {
@@ -248,53 +250,32 @@ impl CompleteLogin {
             };
             return self.finish(Err(error));
         }
-        let last = self.outbox.last_id();
+        // The issuer proof: whatever the start, sub is resolved afresh and must lead
+        // back to this issuer.
         let identifier = AtIdentifier::Did(tokens.sub.clone());
-        let machine = IdentityResolver::after(identifier, self.config.identity().clone(), last);
-        self.stage = Stage::Identity {
-            machine: Box::new(machine),
+        let finder =
+            FindIssuer::for_identifier(identifier, self.config.identity(), self.outbox.last_id());
+        self.stage = Stage::Proving {
+            finder: Box::new(finder),
             tokens,
         };
     }
 
-    fn after_identity(
-        &mut self,
-        last: u32,
-        tokens: TokenSet,
-        result: Result<ResolvedIdentity, IdentityError>,
-    ) {
-        let identity = match result {
-            Ok(identity) => identity,
-            Err(error) => return self.finish(Err(error.into())),
-        };
-        let mode = self.config.identity().mode;
-        match AuthServerDiscovery::from_pds_after(&identity.pds, mode, last) {
-            Ok(machine) => {
-                self.stage = Stage::Discovery {
-                    machine: Box::new(machine),
-                    tokens,
-                    identity,
-                }
-            }
-            Err(error) => self.finish(Err(error.into())),
-        }
-    }
-
-    fn after_discovery(
-        &mut self,
-        tokens: TokenSet,
-        identity: ResolvedIdentity,
-        result: Result<AuthorizationServer, DiscoveryError>,
-    ) {
-        let server = match result {
-            Ok(server) => server,
-            Err(error) => return self.finish(Err(error.into())),
-        };
+    fn after_proof(&mut self, tokens: TokenSet, found: Found) {
         let expected = &self.pending.session.issuer;
-        if server.metadata.issuer != *expected {
+        // A search that starts from a DID always yields its identity; without one
+        // nothing is proven.
+        let Some(identity) = found.identity else {
+            return self.finish(Err(ClientError::IssuerProof {
+                did: tokens.sub.to_string(),
+                found: found.server.metadata.issuer,
+                expected: expected.clone(),
+            }));
+        };
+        if found.server.metadata.issuer != *expected {
             return self.finish(Err(ClientError::IssuerProof {
                 did: identity.did.to_string(),
-                found: server.metadata.issuer,
+                found: found.server.metadata.issuer,
                 expected: expected.clone(),
             }));
         }
@@ -319,30 +300,22 @@ impl Machine for CompleteLogin {
             if let Some(action) = self.outbox.pop() {
                 return Some(action);
             }
-            let done = match &mut self.stage {
-                Stage::Identity { machine, .. } => match split(machine.poll()?) {
-                    Ok(action) => return Some(action),
-                    Err(result) => Ok(result),
-                },
-                Stage::Discovery { machine, .. } => match split(machine.poll()?) {
-                    Ok(action) => return Some(action),
-                    Err(result) => Err(result),
-                },
-                Stage::Token { .. } | Stage::Finished => return None,
+            let Stage::Proving { finder, .. } = &mut self.stage else {
+                return None;
             };
-            match (std::mem::replace(&mut self.stage, Stage::Finished), done) {
-                (Stage::Identity { machine, tokens }, Ok(result)) => {
-                    self.after_identity(machine.last_request_id(), tokens, result);
+            match split(finder.poll()?) {
+                Ok(action) => return Some(action),
+                Err(result) => {
+                    let Stage::Proving { tokens, .. } =
+                        std::mem::replace(&mut self.stage, Stage::Finished)
+                    else {
+                        return None;
+                    };
+                    match result {
+                        Ok(found) => self.after_proof(tokens, found),
+                        Err(error) => self.finish(Err(error)),
+                    }
                 }
-                (
-                    Stage::Discovery {
-                        tokens, identity, ..
-                    },
-                    Err(result),
-                ) => {
-                    self.after_discovery(tokens, identity, result);
-                }
-                (stage, _) => self.stage = stage,
             }
         }
     }
@@ -356,32 +329,17 @@ impl Machine for CompleteLogin {
             } if expected == id => {
                 self.handle_token(code, retried, response);
             }
-            Stage::Identity {
-                mut machine,
-                tokens,
-            } => {
-                machine.handle_response(id, response);
-                self.stage = Stage::Identity { machine, tokens };
-            }
-            Stage::Discovery {
-                mut machine,
-                tokens,
-                identity,
-            } => {
-                machine.handle_response(id, response);
-                self.stage = Stage::Discovery {
-                    machine,
-                    tokens,
-                    identity,
-                };
+            Stage::Proving { mut finder, tokens } => {
+                finder.handle_response(id, response);
+                self.stage = Stage::Proving { finder, tokens };
             }
             stage => self.stage = stage,
         }
     }
 
     fn handle_txt(&mut self, id: RequestId, answer: TxtAnswer) {
-        if let Stage::Identity { machine, .. } = &mut self.stage {
-            machine.handle_txt(id, answer);
+        if let Stage::Proving { finder, .. } = &mut self.stage {
+            finder.handle_txt(id, answer);
         }
     }
 

@@ -47,6 +47,9 @@ pub enum ClientConfigError {
     /// The scope is malformed or lacks `atproto`.
     #[error("scope: {0}")]
     Scope(&'static str),
+    /// A setting that only a confidential client has was given to the loopback client.
+    #[error("the loopback client has no {0}")]
+    Loopback(&'static str),
     /// A `client_uri`, `logo_uri`, `tos_uri`, `policy_uri` or `jwks_uri` is unusable.
     #[error("{field} is unusable: {reason}")]
     Uri {
@@ -286,6 +289,9 @@ impl ClientConfig {
 
     /// Sets `client_uri`, which must be https on the `client_id`'s host.
     pub fn with_client_uri(mut self, uri: Url) -> Result<Self, ClientConfigError> {
+        if self.is_loopback() {
+            return Err(ClientConfigError::Loopback("client_uri"));
+        }
         check_https("client_uri", &uri)?;
         if let Kind::Confidential { client_id, .. } = &self.kind
             && uri.host_str() != client_id.host_str()
@@ -306,6 +312,9 @@ impl ClientConfig {
         tos_uri: Option<Url>,
         policy_uri: Option<Url>,
     ) -> Result<Self, ClientConfigError> {
+        if self.is_loopback() {
+            return Err(ClientConfigError::Loopback("logo, terms or policy URIs"));
+        }
         for (field, uri) in [
             ("logo_uri", &logo_uri),
             ("tos_uri", &tos_uri),
@@ -323,6 +332,9 @@ impl ClientConfig {
 
     /// Publishes the keys at `jwks_uri` instead of inline.
     pub fn with_jwks_uri(mut self, uri: Url) -> Result<Self, ClientConfigError> {
+        if self.is_loopback() {
+            return Err(ClientConfigError::Loopback("keys"));
+        }
         check_https("jwks_uri", &uri)?;
         if let Kind::Confidential { jwks, .. } = &mut self.kind {
             *jwks = Jwks::Uri(uri);
@@ -491,10 +503,20 @@ fn check_client_id(url: &Url) -> Result<(), ClientConfigError> {
         return Err(invalid("it must not carry user info or a fragment"));
     }
     match url.host() {
-        Some(url::Host::Domain(_)) => Ok(()),
-        Some(_) => Err(invalid("its host must be a DNS name, not an IP address")),
-        None => Err(invalid("it has no host")),
+        Some(url::Host::Domain("localhost")) => {
+            return Err(invalid(
+                "localhost is for the loopback client, not a published client_id",
+            ));
+        }
+        Some(url::Host::Domain(_)) => {}
+        Some(_) => return Err(invalid("its host must be a DNS name, not an IP address")),
+        None => return Err(invalid("it has no host")),
     }
+    // The reference authorization server wants a path naming the document.
+    if url.path() == "/" || url.path().ends_with('/') {
+        return Err(invalid("its path must name the document, not end with /"));
+    }
+    Ok(())
 }
 
 fn check_web_redirect_uri(url: &Url) -> Result<(), ClientConfigError> {

@@ -66,6 +66,9 @@ pub enum ClientError {
         /// Which endpoint answered.
         endpoint: &'static str,
     },
+    /// A refresh was asked of a session without a refresh token.
+    #[error("the session has no refresh token")]
+    NoRefreshToken,
     /// The login asked for a scope the client is not configured for.
     #[error("the scope {0} is not among the client's configured scope")]
     ScopeNotAllowed(String),

@@ -14,8 +14,8 @@ use url::Url;
 use super::config::ClientConfig;
 use super::error::ClientError;
 use crate::dpop::{DpopNonces, DpopProofBuilder, is_nonce_challenge};
-use crate::jose::EcPrivateKey;
-use crate::jose::JwsSigningKey;
+use crate::jose::{EcPrivateKey, JwkThumbprint, JwsSigningKey};
+use crate::secret::AccessToken;
 use crate::time::UnixTime;
 use crate::transport::{FetchLimits, Response, TransportError, excerpt, is_json};
 
@@ -52,6 +52,8 @@ pub struct ServerSession {
     /// The `kid` of the client key this session authenticates with; `None` for
     /// the loopback client.
     pub client_kid: Option<String>,
+    /// That key's thumbprint: a key replaced under the same `kid` is another key.
+    pub client_jkt: Option<JwkThumbprint>,
     /// The session's own DPoP key.
     pub dpop_key: EcPrivateKey,
     /// The DPoP nonces learned so far.
@@ -77,16 +79,7 @@ impl ServerSession {
             form.append_pair("client_assertion_type", CLIENT_ASSERTION_TYPE);
             form.append_pair("client_assertion", &assertion);
         }
-        let dpop_key = JwsSigningKey::new(
-            config
-                .provider()
-                .load_es256(&self.dpop_key)
-                .map_err(|_| ClientError::Signing("the DPoP key could not be loaded"))?,
-        );
-        let proof = DpopProofBuilder::new(&Method::POST, url)
-            .with_nonce(self.dpop_nonces.nonce_for(url))
-            .sign(&dpop_key, now, rng)
-            .map_err(|_| ClientError::Signing("the DPoP proof could not be signed"))?;
+        let proof = self.dpop_header(config, &Method::POST, url, None, now, rng)?;
         let uri: http::Uri = url
             .as_str()
             .parse()
@@ -100,10 +93,35 @@ impl ServerSession {
             HeaderValue::from_static("application/x-www-form-urlencoded"),
         );
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-        let proof = HeaderValue::from_str(proof.secret())
-            .map_err(|_| ClientError::Signing("the DPoP proof is not a header value"))?;
         headers.insert("dpop", proof);
         Ok(request)
+    }
+
+    /// A `DPoP` header value for a request to `url`, with the nonce known for its
+    /// origin and, toward a resource server, the access token's hash.
+    pub(crate) fn dpop_header<R: CryptoRng + ?Sized>(
+        &self,
+        config: &ClientConfig,
+        method: &Method,
+        url: &Url,
+        access_token: Option<&AccessToken>,
+        now: UnixTime,
+        rng: &mut R,
+    ) -> Result<HeaderValue, ClientError> {
+        let key = config
+            .provider()
+            .load_es256(&self.dpop_key)
+            .map_err(|_| ClientError::Signing("the DPoP key could not be loaded"))?;
+        let mut builder =
+            DpopProofBuilder::new(method, url).with_nonce(self.dpop_nonces.nonce_for(url));
+        if let Some(token) = access_token {
+            builder = builder.with_access_token(token);
+        }
+        let proof = builder
+            .sign(&JwsSigningKey::new(key), now, rng)
+            .map_err(|_| ClientError::Signing("the DPoP proof could not be signed"))?;
+        HeaderValue::from_str(proof.secret())
+            .map_err(|_| ClientError::Signing("the DPoP proof is not a header value"))
     }
 
     /// The client assertion for this session's key; `None` for a public client.
@@ -116,8 +134,14 @@ impl ServerSession {
         let Some(kid) = &self.client_kid else {
             return Ok(None);
         };
+        // A key replaced under the same kid is not the key this session began with.
         let key = config
             .key(kid)
+            .filter(|key| {
+                self.client_jkt
+                    .as_ref()
+                    .is_none_or(|jkt| key.public_jwk().thumbprint() == *jkt)
+            })
             .ok_or_else(|| ClientError::KeyRetired(kid.clone()))?;
         let mut jti = [0u8; 16];
         rng.fill_bytes(&mut jti);
@@ -177,13 +201,9 @@ impl ServerSession {
                     problem: "it is not JSON".into(),
                 });
             }
-            let body = crate::json::parse_object(response.body()).map_err(|_| {
-                ClientError::InvalidResponse {
-                    endpoint,
-                    problem: "it is not a JSON object".into(),
-                }
-            })?;
-            return Ok(Answer::Success { body });
+            return Ok(Answer::Success {
+                body: parse_body(endpoint, response.body())?,
+            });
         }
         Err(server_error(endpoint, url, status, response.body()))
     }
@@ -227,6 +247,23 @@ pub(crate) fn server_error(
             status,
         },
     }
+}
+
+/// The JSON object of an answer body, refused when larger than [`MAX_ANSWER_LEN`].
+pub(crate) fn parse_body(
+    endpoint: &'static str,
+    body: &[u8],
+) -> Result<Map<String, Value>, ClientError> {
+    if body.len() > MAX_ANSWER_LEN {
+        return Err(ClientError::InvalidResponse {
+            endpoint,
+            problem: "it is too large".into(),
+        });
+    }
+    crate::json::parse_object(body).map_err(|_| ClientError::InvalidResponse {
+        endpoint,
+        problem: "it is not a JSON object".into(),
+    })
 }
 
 /// A required string member of an answer.

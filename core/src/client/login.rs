@@ -23,12 +23,10 @@ use url::Url;
 
 use super::config::{ClientConfig, Scope};
 use super::error::ClientError;
-use super::flow::{Answer, LIMITS, ServerSession, required_str};
-use crate::discovery::{AuthServerDiscovery, AuthorizationServer};
+use super::flow::{Answer, LIMITS, ServerSession, parse_body, required_str};
+use super::issuer::{FindIssuer, Found};
 use crate::dpop::DpopNonces;
-use crate::identity::{
-    AtIdentifier, AtIdentifierError, Did, IdentityResolver, Mode, ResolvedIdentity,
-};
+use crate::identity::{AtIdentifier, AtIdentifierError, Did, Mode};
 use crate::jose::EcPrivateKey;
 use crate::pkce::PkceVerifier;
 use crate::secret::secret_string;
@@ -88,9 +86,11 @@ impl LoginRequest {
                 None,
             )
         } else {
+            // The hint is the identifier as typed, less the decorative leading `@`.
+            let hint = trimmed.strip_prefix('@').unwrap_or(trimmed).to_owned();
             (
                 LoginInput::Identifier(AtIdentifier::parse(trimmed, mode)?),
-                Some(trimmed.to_owned()),
+                Some(hint),
             )
         };
         Ok(Self {
@@ -133,7 +133,7 @@ pub struct PendingLogin {
     pub pkce_verifier: PkceVerifier,
     /// The DID resolved at the start, when the person typed a handle or DID.
     pub expected_did: Option<Did>,
-    /// What the person typed, as sent in `login_hint`.
+    /// What the person typed, less a leading `@`, as sent in `login_hint`.
     pub login_hint: Option<String>,
     /// The scope asked for.
     pub scope: Scope,
@@ -158,17 +158,7 @@ const PAR: &str = "pushed authorization request";
 /// Parses a PAR success body: a JSON object with a non-empty `request_uri` and a
 /// positive integer `expires_in`.
 pub fn parse_par_response(body: &[u8]) -> Result<ParResponse, ClientError> {
-    if body.len() > super::flow::MAX_ANSWER_LEN {
-        return Err(ClientError::InvalidResponse {
-            endpoint: PAR,
-            problem: "it is too large".into(),
-        });
-    }
-    let map = crate::json::parse_object(body).map_err(|_| ClientError::InvalidResponse {
-        endpoint: PAR,
-        problem: "it is not a JSON object".into(),
-    })?;
-    read_par_response(&map)
+    read_par_response(&parse_body(PAR, body)?)
 }
 
 fn read_par_response(body: &serde_json::Map<String, Value>) -> Result<ParResponse, ClientError> {
@@ -206,11 +196,7 @@ pub struct LoginStarted {
 
 #[derive(Debug)]
 enum Stage {
-    Identity(Box<IdentityResolver>),
-    Discovery {
-        machine: Box<AuthServerDiscovery>,
-        expected_did: Option<Did>,
-    },
+    Finding(Box<FindIssuer>),
     Par {
         id: RequestId,
         url: Url,
@@ -222,6 +208,9 @@ enum Stage {
 }
 
 /// Starts a login; drive it as a [`Machine`].
+///
+/// It signs a client assertion and a DPoP proof, so the caller should pass the
+/// current time with [`Machine::handle_time`] before each answer.
 #[derive(Debug)]
 pub struct StartLogin {
     config: Arc<ClientConfig>,
@@ -245,17 +234,13 @@ impl StartLogin {
         }
         let mut seed = [0u8; 32];
         rng.fill_bytes(&mut seed);
-        let mode = config.identity().mode;
-        let stage = match &request.input {
-            LoginInput::Identifier(identifier) => Stage::Identity(Box::new(IdentityResolver::new(
-                identifier.clone(),
-                config.identity().clone(),
-            ))),
-            LoginInput::Service(url) => Stage::Discovery {
-                machine: Box::new(AuthServerDiscovery::from_service_url(url, mode)?),
-                expected_did: None,
-            },
+        let finder = match &request.input {
+            LoginInput::Identifier(identifier) => {
+                FindIssuer::for_identifier(identifier.clone(), config.identity(), 0)
+            }
+            LoginInput::Service(url) => FindIssuer::for_service(url, config.identity(), 0)?,
         };
+        let stage = Stage::Finding(Box::new(finder));
         Ok(Self {
             config,
             request,
@@ -271,47 +256,15 @@ impl StartLogin {
         self.outbox.finish(result);
     }
 
-    fn after_identity(
-        &mut self,
-        last_id: u32,
-        result: Result<ResolvedIdentity, crate::identity::IdentityError>,
-    ) {
-        let identity = match result {
-            Ok(identity) => identity,
-            Err(error) => return self.finish(Err(error.into())),
-        };
-        let mode = self.config.identity().mode;
-        match AuthServerDiscovery::from_pds_after(&identity.pds, mode, last_id) {
-            Ok(machine) => {
-                self.stage = Stage::Discovery {
-                    machine: Box::new(machine),
-                    expected_did: Some(identity.did),
-                };
-            }
-            Err(error) => self.finish(Err(error.into())),
-        }
-    }
-
-    fn after_discovery(
-        &mut self,
-        last_id: u32,
-        expected_did: Option<Did>,
-        result: Result<AuthorizationServer, crate::discovery::DiscoveryError>,
-    ) {
-        let server = match result {
-            Ok(server) => server,
-            Err(error) => return self.finish(Err(error.into())),
-        };
-        let metadata = server.metadata;
+    fn after_finding(&mut self, last_id: u32, found: Found) {
+        let metadata = found.server.metadata;
+        let client_key = self.config.current_key();
         let session = ServerSession {
             issuer: metadata.issuer,
             token_endpoint: metadata.token_endpoint,
             revocation_endpoint: metadata.revocation_endpoint,
-            client_kid: self
-                .config
-                .current_key()
-                .and_then(|k| k.kid())
-                .map(str::to_owned),
+            client_kid: client_key.and_then(|k| k.kid()).map(str::to_owned),
+            client_jkt: client_key.map(|k| k.public_jwk().thumbprint()),
             dpop_key: EcPrivateKey::generate(&mut self.rng),
             dpop_nonces: DpopNonces::new(),
         };
@@ -320,7 +273,7 @@ impl StartLogin {
             session,
             redirect_uri: self.config.redirect_uri().clone(),
             pkce_verifier: PkceVerifier::generate(&mut self.rng),
-            expected_did,
+            expected_did: found.identity.map(|identity| identity.did),
             login_hint: self.request.login_hint.clone(),
             scope: self.request.scope.clone(),
             expires_at: self.now.saturating_add(self.config.login_lifetime()),
@@ -374,10 +327,9 @@ impl StartLogin {
         retried: bool,
         response: Result<Response, TransportError>,
     ) {
-        let answer = pending.session.read_answer(PAR, &url, response, !retried);
-        let body = match answer {
+        let body = match pending.session.read_answer(PAR, &url, response, !retried) {
             Ok(Answer::Retry) => return self.send_par(url, authorize, pending, true),
-            Ok(Answer::Success { body, .. }) => body,
+            Ok(Answer::Success { body }) => body,
             Err(error) => return self.finish(Err(error)),
         };
         let request_uri = match read_par_response(&body) {
@@ -404,45 +356,27 @@ impl Machine for StartLogin {
             if let Some(action) = self.outbox.pop() {
                 return Some(action);
             }
-            match &mut self.stage {
-                Stage::Identity(machine) => match split(machine.poll()?) {
-                    Ok(action) => return Some(action),
-                    Err(result) => {
-                        let last = machine.last_request_id();
-                        self.after_identity(last, result);
+            let Stage::Finding(finder) = &mut self.stage else {
+                return None;
+            };
+            match split(finder.poll()?) {
+                Ok(action) => return Some(action),
+                Err(result) => {
+                    let last = finder.last_request_id();
+                    match result {
+                        Ok(found) => self.after_finding(last, found),
+                        Err(error) => self.finish(Err(error)),
                     }
-                },
-                Stage::Discovery {
-                    machine,
-                    expected_did,
-                } => match split(machine.poll()?) {
-                    Ok(action) => return Some(action),
-                    Err(result) => {
-                        let last = machine.last_request_id();
-                        let expected = expected_did.take();
-                        self.after_discovery(last, expected, result);
-                    }
-                },
-                Stage::Par { .. } | Stage::Finished => return None,
+                }
             }
         }
     }
 
     fn handle_response(&mut self, id: RequestId, response: Result<Response, TransportError>) {
         match std::mem::replace(&mut self.stage, Stage::Finished) {
-            Stage::Identity(mut machine) => {
-                machine.handle_response(id, response);
-                self.stage = Stage::Identity(machine);
-            }
-            Stage::Discovery {
-                mut machine,
-                expected_did,
-            } => {
-                machine.handle_response(id, response);
-                self.stage = Stage::Discovery {
-                    machine,
-                    expected_did,
-                };
+            Stage::Finding(mut finder) => {
+                finder.handle_response(id, response);
+                self.stage = Stage::Finding(finder);
             }
             Stage::Par {
                 id: expected,
@@ -458,8 +392,8 @@ impl Machine for StartLogin {
     }
 
     fn handle_txt(&mut self, id: RequestId, answer: TxtAnswer) {
-        if let Stage::Identity(machine) = &mut self.stage {
-            machine.handle_txt(id, answer);
+        if let Stage::Finding(finder) = &mut self.stage {
+            finder.handle_txt(id, answer);
         }
     }
 

@@ -14,9 +14,8 @@ use url::Url;
 use super::config::ClientConfig;
 use super::error::ClientError;
 use super::flow::{LIMITS, ServerSession, server_error};
-use crate::dpop::{DpopProofBuilder, is_nonce_challenge};
+use crate::dpop::is_nonce_challenge;
 use crate::identity::Did;
-use crate::jose::JwsSigningKey;
 use crate::secret::AccessToken;
 use crate::time::UnixTime;
 use crate::transport::{
@@ -184,6 +183,8 @@ pub struct AccountEmail {
     pub email: Option<String>,
     /// Whether the PDS says the address is confirmed.
     pub confirmed: bool,
+    /// The session with the PDS's nonce learned, for the next request.
+    pub session: ServerSession,
 }
 
 /// Reads `com.atproto.server.getSession` with the DPoP-bound access token;
@@ -233,18 +234,14 @@ impl FetchEmail {
     }
 
     fn send(&mut self, retried: bool) -> Result<(), ClientError> {
-        let signing = |_| ClientError::Signing("the DPoP proof could not be signed");
-        let key = JwsSigningKey::new(
-            self.config
-                .provider()
-                .load_es256(&self.session.dpop_key)
-                .map_err(|_| ClientError::Signing("the DPoP key could not be loaded"))?,
-        );
-        let proof = DpopProofBuilder::new(&Method::GET, &self.url)
-            .with_nonce(self.session.dpop_nonces.nonce_for(&self.url))
-            .with_access_token(&self.token)
-            .sign(&key, self.now, &mut self.rng)
-            .map_err(signing)?;
+        let proof = self.session.dpop_header(
+            &self.config,
+            &Method::GET,
+            &self.url,
+            Some(&self.token),
+            self.now,
+            &mut self.rng,
+        )?;
         let uri: http::Uri = self
             .url
             .as_str()
@@ -258,8 +255,6 @@ impl FetchEmail {
         let authorization = HeaderValue::from_str(&format!("DPoP {}", self.token.secret()))
             .map_err(|_| ClientError::Signing("the access token is not a header value"))?;
         headers.insert(AUTHORIZATION, authorization);
-        let proof = HeaderValue::from_str(proof.secret())
-            .map_err(|_| ClientError::Signing("the DPoP proof is not a header value"))?;
         headers.insert("dpop", proof);
         self.pending = Some((self.outbox.push_fetch(request, LIMITS), retried));
         Ok(())
@@ -299,15 +294,13 @@ impl FetchEmail {
             Some(Value::Bool(confirmed)) => *confirmed,
             Some(_) => return Err(invalid("emailConfirmed is not a boolean")),
         };
+        let confirmed = confirmed && email.is_some();
         Ok(AccountEmail {
             email,
-            confirmed: confirmed && email_present(&body),
+            confirmed,
+            session: self.session.clone(),
         })
     }
-}
-
-fn email_present(body: &serde_json::Map<String, Value>) -> bool {
-    body.get("email").is_some()
 }
 
 impl Machine for FetchEmail {

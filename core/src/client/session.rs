@@ -57,9 +57,7 @@ impl Refresh {
         let refresh_token = tokens
             .refresh_token
             .clone()
-            .ok_or(ClientError::InvalidCallback(
-                "the session has no refresh token",
-            ))?;
+            .ok_or(ClientError::NoRefreshToken)?;
         let mut seed = [0u8; 32];
         rng.fill_bytes(&mut seed);
         let mut refresh = Self {
@@ -240,12 +238,17 @@ impl Machine for Revoke {
                 }));
             }
         };
-        // A nonce is learned if sent; revocation answers need not carry one.
-        let _ = self
+        // A nonce is learned if sent; a successful revocation need not carry one
+        // (RFC 7009 answers are bare 200s). A challenge is retried only with a new nonce.
+        let learned = self
             .session
             .dpop_nonces
-            .handle_response(&url, response.headers());
-        if is_nonce_challenge(response.status(), response.headers(), response.body()) && !retried {
+            .handle_response(&url, response.headers())
+            .unwrap_or(false);
+        if is_nonce_challenge(response.status(), response.headers(), response.body())
+            && learned
+            && !retried
+        {
             if let Err(error) = self.send(true) {
                 self.finish(Err(error));
             }

@@ -1201,6 +1201,23 @@ fn configuration_rules() {
     }
     let v6 = ClientConfig::loopback(url("http://[::1]:9411/cb")).expect("valid");
     assert_eq!(
+        v6.clone()
+            .with_jwks_uri(url("https://x.example.com/jwks"))
+            .map(|_| ()),
+        Err(ClientConfigError::Loopback("keys"))
+    );
+    assert_eq!(
+        v6.clone()
+            .with_client_uri(url("https://x.example.com/"))
+            .map(|_| ()),
+        Err(ClientConfigError::Loopback("client_uri"))
+    );
+    assert!(
+        v6.clone()
+            .with_policy_uris(None, None, Some(url("https://x.example.com/p")))
+            .is_err()
+    );
+    assert_eq!(
         v6.client_id(),
         "http://localhost?redirect_uri=http%3A%2F%2F%5B%3A%3A1%5D%3A9411%2Fcb&scope=atproto"
     );
@@ -1321,14 +1338,203 @@ fn profile_and_email() {
         "the retry carries the PDS nonce and ath"
     );
     email.handle_response(second.id, Ok(json_answer(200, &json!({"did": ALICE, "handle": "alice.example.com", "email": "alice@example.com", "emailConfirmed": true}), None)));
+    let Some(Action::Done(Ok(found))) = email.poll() else {
+        panic!("expected the email")
+    };
+    assert_eq!(found.email.as_deref(), Some("alice@example.com"));
+    assert!(found.confirmed);
     assert_eq!(
-        email.poll().map(|a| match a {
-            Action::Done(r) => r,
-            _ => panic!("expected the result"),
-        }),
-        Some(Ok(AccountEmail {
-            email: Some("alice@example.com".into()),
-            confirmed: true
-        }))
+        found.session.dpop_nonces.nonce_for(&url(PDS)),
+        Some("pds-nonce"),
+        "the PDS nonce is kept for the next request"
+    );
+}
+
+#[test]
+fn a_key_replaced_under_the_same_kid_is_not_the_sessions_key() {
+    let config = Arc::new(confidential());
+    let mut world = World::new();
+    let pending = start(&config, "alice.example.com", &mut world)
+        .expect("starts")
+        .pending;
+    let verified = complete(&config, pending, &mut world).expect("completes");
+    // The operator swapped the material of "2026-new" but kept its kid.
+    let swapped = Arc::new(
+        ClientConfig::confidential(
+            url(CLIENT_ID),
+            vec![url(REDIRECT)],
+            vec![client_key("2026-new", 77)],
+        )
+        .expect("valid"),
+    );
+    assert_eq!(
+        Refresh::new(verified.session, verified.tokens, swapped, NOW, &mut rng(5)).map(|_| ()),
+        Err(ClientError::KeyRetired("2026-new".into()))
+    );
+}
+
+#[test]
+fn every_login_draws_fresh_secrets() {
+    let config = Arc::new(confidential());
+    let mut logins = Vec::new();
+    for seed in [21, 22] {
+        let request = LoginRequest::parse("alice.example.com", Mode::Production).expect("valid");
+        let mut machine =
+            StartLogin::new(request, config.clone(), NOW, &mut rng(seed)).expect("starts");
+        logins.push(
+            run(&mut machine, &mut World::new())
+                .expect("starts")
+                .pending,
+        );
+    }
+    assert_ne!(logins[0].state, logins[1].state);
+    assert_ne!(logins[0].pkce_verifier, logins[1].pkce_verifier);
+    assert_ne!(logins[0].session.dpop_key, logins[1].session.dpop_key);
+    // One RNG, two logins: still different.
+    let mut shared = rng(23);
+    let first = StartLogin::new(
+        LoginRequest::parse(ALICE, Mode::Production).expect("valid"),
+        config.clone(),
+        NOW,
+        &mut shared,
+    )
+    .expect("starts");
+    let second = StartLogin::new(
+        LoginRequest::parse(ALICE, Mode::Production).expect("valid"),
+        config,
+        NOW,
+        &mut shared,
+    )
+    .expect("starts");
+    let (mut first, mut second) = (first, second);
+    let a = run(&mut first, &mut World::new()).expect("starts").pending;
+    let b = run(&mut second, &mut World::new()).expect("starts").pending;
+    assert_ne!(a.state, b.state);
+    assert_ne!(a.pkce_verifier, b.pkce_verifier);
+}
+
+#[test]
+fn an_id_token_from_the_server_is_ignored() {
+    let body = token(
+        &json!({"id_token": "eyJhbGciOiJub25lIn0.eyJzdWIiOiJkaWQ6cGxjOmFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYSJ9."}),
+    );
+    let verified = complete_with(Some(body), |_| {}).expect("completes");
+    assert_eq!(
+        verified.did.as_str(),
+        ALICE,
+        "the identity comes from sub and the issuer proof only"
+    );
+}
+
+#[test]
+fn par_answers_are_checked() {
+    for (body, problem) in [
+        (
+            json!({"expires_in": 299}),
+            "request_uri is missing or not a string",
+        ),
+        (
+            json!({"request_uri": "", "expires_in": 299}),
+            "request_uri is missing or not a string",
+        ),
+        (
+            json!({"request_uri": "urn:x"}),
+            "expires_in is missing or not a positive integer",
+        ),
+        (
+            json!({"request_uri": "urn:x", "expires_in": 0}),
+            "expires_in is missing or not a positive integer",
+        ),
+        (
+            json!({"request_uri": "x".repeat(3000), "expires_in": 1}),
+            "request_uri is too long",
+        ),
+    ] {
+        assert_eq!(
+            parse_par_response(body.to_string().as_bytes()),
+            Err(ClientError::InvalidResponse {
+                endpoint: "pushed authorization request",
+                problem: problem.into()
+            })
+        );
+    }
+    assert!(matches!(
+        parse_par_response(b"[]"),
+        Err(ClientError::InvalidResponse { .. })
+    ));
+    let big = vec![b' '; 70 * 1024];
+    assert_eq!(
+        parse_par_response(&big),
+        Err(ClientError::InvalidResponse {
+            endpoint: "pushed authorization request",
+            problem: "it is too large".into()
+        })
+    );
+    let ok = parse_par_response(
+        br#"{"request_uri":"urn:ietf:params:oauth:request_uri:req-1","expires_in":60}"#,
+    )
+    .expect("valid");
+    assert_eq!(ok.expires_in, 60);
+}
+
+#[test]
+fn signed_requests_take_the_time_they_are_given() {
+    let config = Arc::new(confidential());
+    let request = LoginRequest::parse("alice.example.com", Mode::Production).expect("valid");
+    let mut machine = StartLogin::new(request, config.clone(), NOW, &mut rng(9)).expect("starts");
+    let mut world = World::new();
+    let later = NOW.saturating_add(Duration::from_secs(42));
+    loop {
+        let Some(action) = machine.poll() else {
+            panic!("stalled")
+        };
+        match action {
+            Action::Done(result) => {
+                result.expect("starts");
+                break;
+            }
+            Action::Fetch(fetch) => {
+                let answer = world.respond(&fetch);
+                machine.handle_time(later);
+                machine.handle_response(fetch.id, answer);
+            }
+            Action::LookupTxt(lookup) => {
+                let answer = world.txt(&lookup);
+                machine.handle_time(later);
+                machine.handle_txt(lookup.id, answer);
+            }
+        }
+    }
+    let par = world.seen.last().expect("par");
+    let assertion = par.field("client_assertion").expect("assertion");
+    let claims = crate::jose::UnverifiedJws::parse(assertion, 16 * 1024)
+        .expect("parses")
+        .verify(
+            DefaultProvider::get(),
+            &config.current_key().expect("key").public_jwk(),
+        )
+        .expect("verifies");
+    assert_eq!(claims.claims()["iat"], later.as_secs());
+}
+
+#[test]
+fn callback_debug_hides_code_and_state() {
+    let params =
+        CallbackParams::parse("code=the-code&state=the-state&iss=https%3A%2F%2Fx").expect("valid");
+    let debug = format!("{params:?}");
+    assert!(
+        !debug.contains("the-code") && !debug.contains("the-state"),
+        "{debug}"
+    );
+}
+
+#[test]
+fn login_hint_is_what_was_typed_without_the_at_sign() {
+    let config = Arc::new(confidential());
+    let mut world = World::new();
+    let started = start(&config, " @Alice.Example.com ", &mut world).expect("starts");
+    assert_eq!(
+        started.pending.login_hint.as_deref(),
+        Some("Alice.Example.com")
     );
 }
