@@ -72,6 +72,7 @@ pub mod jose;
 pub mod json;
 mod origin;
 pub mod pkce;
+pub mod provider;
 pub mod secret;
 pub mod time;
 pub mod transport;

@@ -1,0 +1,158 @@
+//! Userinfo, revocation and back-channel logout.
+
+use rand_core::CryptoRng;
+use serde_json::{Map, Value, json};
+
+use super::config::{ProviderConfig, RegisteredClient};
+use super::error::{OAuthError, json_response};
+use super::token::{AccessGrant, AuthenticatedClient, RefreshGrant, parse_form, scope_claims};
+use crate::identity::Did;
+use crate::time::UnixTime;
+
+/// The largest userinfo or revocation body read.
+const MAX_BODY_LEN: usize = 16 * 1024;
+
+/// The access token of a userinfo request: `Authorization: Bearer` or, for a
+/// form POST, `access_token` in the body ([RFC 6750 §2]); never both.
+///
+/// [RFC 6750 §2]: https://www.rfc-editor.org/rfc/rfc6750#section-2
+pub fn bearer_token(
+    authorization: Option<&str>,
+    form_body: Option<&[u8]>,
+) -> Result<String, OAuthError> {
+    let header = match authorization {
+        None => None,
+        Some(value) => {
+            let (scheme, token) = value
+                .trim()
+                .split_once(' ')
+                .ok_or_else(|| OAuthError::invalid_token("malformed Authorization header"))?;
+            if !scheme.eq_ignore_ascii_case("Bearer") || token.trim().is_empty() {
+                return Err(OAuthError::invalid_token("a Bearer token is required"));
+            }
+            Some(token.trim().to_owned())
+        }
+    };
+    let body = match form_body {
+        None => None,
+        Some(body) => parse_form(body, MAX_BODY_LEN)?
+            .get("access_token")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+    };
+    match (header, body) {
+        (Some(_), Some(_)) => Err(OAuthError::invalid_request(
+            "the token was sent in more than one way",
+        )),
+        (Some(token), None) | (None, Some(token)) => Ok(token),
+        (None, None) => {
+            // No credentials at all: a bare challenge, no error code (RFC 6750 §3.1).
+            let mut error = OAuthError::invalid_token("no access token");
+            error.www_authenticate = Some("Bearer".to_owned());
+            Err(error)
+        }
+    }
+}
+
+/// The userinfo response for the grant stored under the token's key.
+pub fn userinfo(
+    stored: Option<AccessGrant>,
+    now: UnixTime,
+) -> Result<http::Response<Vec<u8>>, OAuthError> {
+    let grant = stored.ok_or_else(|| OAuthError::invalid_token("the access token is unknown"))?;
+    if now >= grant.expires_at {
+        return Err(OAuthError::invalid_token("the access token has expired"));
+    }
+    let mut claims = Map::new();
+    claims.insert("sub".into(), grant.user.did.as_str().into());
+    scope_claims(&grant.user, &grant.scope, &mut claims);
+    Ok(json_response(http::StatusCode::OK, &Value::Object(claims)))
+}
+
+/// What a revocation request asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RevocationRequest {
+    /// The token.
+    pub token: String,
+}
+
+impl RevocationRequest {
+    /// Parses the form body of a revocation request (RFC 7009 §2.1).
+    pub fn parse(body: &[u8]) -> Result<Self, OAuthError> {
+        let form = parse_form(body, MAX_BODY_LEN)?;
+        let token = form
+            .get("token")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
+        Ok(Self {
+            token: token.to_owned(),
+        })
+    }
+
+    /// The key to look the token up under.
+    #[must_use]
+    pub fn lookup_key(&self) -> String {
+        super::storage_key(&self.token)
+    }
+}
+
+/// Revokes a token of `client`: returns the 200 answer and the keys to delete.
+/// A token the store does not know is answered 200 as well (RFC 7009 §2.2);
+/// another client's token is refused.
+pub fn revoke(
+    client: &AuthenticatedClient<'_>,
+    request: &RevocationRequest,
+    access: Option<&AccessGrant>,
+    refresh: Option<&RefreshGrant>,
+) -> Result<(http::Response<Vec<u8>>, Vec<String>), OAuthError> {
+    let owner = access
+        .as_ref()
+        .map(|g| g.client_id.as_str())
+        .or(refresh.as_ref().map(|g| g.client_id.as_str()));
+    if owner.is_some_and(|owner| owner != client.client.client_id) {
+        return Err(OAuthError::unauthorized_client(
+            "the token was issued to another client",
+        ));
+    }
+    let mut delete = Vec::new();
+    if access.is_some() || refresh.is_some() {
+        delete.push(request.lookup_key());
+    }
+    if let Some(issued) = refresh.and_then(|r| r.rotated.as_ref()) {
+        delete.push(issued.access.clone());
+        delete.extend(issued.refresh.clone());
+    }
+    let mut response = json_response(http::StatusCode::OK, &json!({}));
+    *response.body_mut() = Vec::new();
+    response.headers_mut().remove(http::header::CONTENT_TYPE);
+    Ok((response, delete))
+}
+
+/// The OIDC Back-Channel Logout 1.0 logout token for `client` about `sub`; the
+/// server POSTs it as `logout_token` to the client's `backchannel_logout_uri`.
+pub fn logout_token<R: CryptoRng + ?Sized>(
+    config: &ProviderConfig,
+    client: &RegisteredClient,
+    sub: &Did,
+    now: UnixTime,
+    rng: &mut R,
+) -> Result<String, OAuthError> {
+    let key = config
+        .signing_key(client.id_token_signed_response_alg)
+        .ok_or_else(OAuthError::server_error)?;
+    let mut jti = [0u8; 16];
+    rng.fill_bytes(&mut jti);
+    let claims = json!({
+        "iss": config.issuer(),
+        "sub": sub.as_str(),
+        "aud": client.client_id,
+        "iat": now.as_secs(),
+        "exp": now.saturating_add(std::time::Duration::from_secs(120)).as_secs(),
+        "jti": crate::base64url::encode(&jti),
+        "events": {"http://schemas.openid.net/event/backchannel-logout": {}},
+    });
+    key.sign(Some("logout+jwt"), &claims)
+        .map_err(|_| OAuthError::server_error())
+}
