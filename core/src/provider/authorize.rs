@@ -15,7 +15,7 @@ use url::Url;
 
 use super::config::{ProviderConfig, RegisteredClient};
 use crate::client::Scope;
-use crate::identity::{Did, Handle};
+use crate::identity::{AtIdentifier, Did, Handle, Mode};
 use crate::pkce::{PkceChallenge, check_method};
 use crate::secret::AuthorizationCode;
 use crate::time::UnixTime;
@@ -85,6 +85,8 @@ pub struct PendingAuthorization {
     pub max_age: Option<u64>,
     /// `login_hint`: a handle or DID to start the atproto login with.
     pub login_hint: Option<String>,
+    /// When the request was made.
+    pub created_at: UnixTime,
     /// When the request stops being usable.
     pub expires_at: UnixTime,
 }
@@ -163,9 +165,11 @@ pub struct CodeGrant {
     pub user: AuthenticatedUser,
     /// When the code stops being redeemable.
     pub expires_at: UnixTime,
-    /// Set once the code is redeemed: the storage keys of what it produced,
-    /// revoked if the code is presented again.
-    pub redeemed: Option<super::token::IssuedKeys>,
+    /// A random id shared by every token this code leads to, so that a replayed
+    /// code or refresh token can revoke them all.
+    pub family: String,
+    /// Set once the code is redeemed.
+    pub redeemed: bool,
 }
 
 /// Reads the query of an authorization request into parameters, each at most once.
@@ -244,17 +248,8 @@ pub fn authorize(
 
     // From here on, errors go back to the client.
     let state = param(&params, "state");
-    let fail = |error: &'static str, description: &str| {
-        let mut answer = vec![("error", error), ("error_description", description)];
-        if let Some(state) = state {
-            answer.push(("state", state));
-        }
-        answer.push(("iss", config.issuer()));
-        match redirect_with(redirect_uri, &answer) {
-            Ok(url) => AuthorizeError::Redirect { error, url },
-            Err(page) => AuthorizeError::Page(page),
-        }
-    };
+    let fail =
+        |error, description: &str| redirect_error(config, redirect_uri, state, error, description);
     check_request(&params, client, now, config)
         .map_err(|(error, description)| fail(error, description))
 }
@@ -331,7 +326,9 @@ fn check_request(
         code_challenge,
         prompt,
         max_age,
-        login_hint: bounded("login_hint")?,
+        login_hint: bounded("login_hint")?
+            .filter(|hint| AtIdentifier::parse(hint, Mode::Development).is_ok()),
+        created_at: now,
         expires_at: now.saturating_add(config.lifetimes().authorization),
     })
 }
@@ -392,23 +389,70 @@ fn prompt(params: &[(String, String)]) -> Result<Prompt, Refusal> {
     Ok(prompt)
 }
 
+/// The client's redirect URI carrying an error, `state` and `iss`.
+fn redirect_error(
+    config: &ProviderConfig,
+    redirect_uri: &str,
+    state: Option<&str>,
+    error: &'static str,
+    description: &str,
+) -> AuthorizeError {
+    let mut answer = vec![("error", error), ("error_description", description)];
+    if let Some(state) = state {
+        answer.push(("state", state));
+    }
+    answer.push(("iss", config.issuer()));
+    match redirect_with(redirect_uri, &answer) {
+        Ok(url) => AuthorizeError::Redirect { error, url },
+        Err(page) => AuthorizeError::Page(page),
+    }
+}
+
 /// The code for a request whose person signed in upstream: returns the URL to
 /// send the browser to (`code`, `state`, `iss`), the code, and the grant to
 /// store under the code's [`storage_key`](super::storage_key).
+///
+/// The login must be fresh enough: within the request's lifetime, within
+/// `max_age` of `auth_time`, and made after the request when `prompt=login`
+/// asked for a new one; otherwise the client gets `login_required`.
 pub fn issue_code<R: CryptoRng + ?Sized>(
     config: &ProviderConfig,
     pending: &PendingAuthorization,
     user: AuthenticatedUser,
     now: UnixTime,
     rng: &mut R,
-) -> Result<(Url, AuthorizationCode, CodeGrant), PageError> {
+) -> Result<(Url, AuthorizationCode, CodeGrant), AuthorizeError> {
+    let state = pending.state.as_deref();
+    let login_required = |why| {
+        Err(redirect_error(
+            config,
+            &pending.redirect_uri,
+            state,
+            "login_required",
+            why,
+        ))
+    };
+    if now >= pending.expires_at {
+        return login_required("the sign-in took too long; start again");
+    }
+    if let Some(max_age) = pending.max_age
+        && now
+            > user
+                .auth_time
+                .saturating_add(std::time::Duration::from_secs(max_age))
+    {
+        return login_required("the sign-in is older than max_age");
+    }
+    if pending.prompt == Prompt::Login && user.auth_time < pending.created_at {
+        return login_required("a fresh sign-in was asked for");
+    }
     let code = AuthorizationCode::generate(rng);
     let mut answer = vec![("code", code.secret())];
-    if let Some(state) = &pending.state {
+    if let Some(state) = state {
         answer.push(("state", state));
     }
     answer.push(("iss", config.issuer()));
-    let url = redirect_with(&pending.redirect_uri, &answer)?;
+    let url = redirect_with(&pending.redirect_uri, &answer).map_err(AuthorizeError::Page)?;
     let grant = CodeGrant {
         client_id: pending.client_id.clone(),
         redirect_uri: pending.redirect_uri.clone(),
@@ -417,22 +461,25 @@ pub fn issue_code<R: CryptoRng + ?Sized>(
         scope: pending.scope.clone(),
         user,
         expires_at: now.saturating_add(config.lifetimes().code),
-        redeemed: None,
+        family: crate::secret::random_string(rng, 16),
+        redeemed: false,
     };
     Ok((url, code, grant))
 }
 
 /// The redirect for a request that failed upstream (`access_denied` and the like).
+#[must_use]
 pub fn deny(
     config: &ProviderConfig,
     pending: &PendingAuthorization,
     error: &'static str,
     description: &str,
-) -> Result<Url, PageError> {
-    let mut answer = vec![("error", error), ("error_description", description)];
-    if let Some(state) = &pending.state {
-        answer.push(("state", state));
-    }
-    answer.push(("iss", config.issuer()));
-    redirect_with(&pending.redirect_uri, &answer)
+) -> AuthorizeError {
+    redirect_error(
+        config,
+        &pending.redirect_uri,
+        pending.state.as_deref(),
+        error,
+        description,
+    )
 }

@@ -35,6 +35,9 @@ secret_string! {
     pub struct ClientSecret;
 }
 
+/// The shortest plain client secret accepted.
+pub const MIN_SECRET_LEN: usize = 16;
+
 /// How a registered client's secret is kept in the configuration.
 #[derive(Clone, PartialEq, Eq)]
 pub enum StoredSecret {
@@ -119,7 +122,9 @@ pub struct RegisteredClient {
 
 impl RegisteredClient {
     /// A client with these redirect URIs and authentication, allowed `openid
-    /// profile email offline_access`, RS256 ID tokens, PKCE required.
+    /// profile email`, RS256 ID tokens, PKCE required. Refresh tokens need
+    /// `offline_access` among its allowed scopes: registering it so is the
+    /// operator's consent on the person's behalf (OIDC Core §11).
     pub fn new(client_id: impl Into<String>, redirect_uris: Vec<String>, auth: ClientAuth) -> Self {
         Self {
             client_id: client_id.into(),
@@ -162,8 +167,7 @@ impl RegisteredClient {
 }
 
 fn default_scopes() -> Scope {
-    // A constant, always valid.
-    Scope::parse("openid profile email offline_access").unwrap_or_else(|_| Scope::atproto())
+    Scope::parse("openid profile email").expect("a constant, valid scope")
 }
 
 /// How long each artefact lives.
@@ -345,6 +349,31 @@ fn check_client(
         let parsed = Url::parse(uri).map_err(|_| invalid("a redirect URI is not a URL"))?;
         if parsed.fragment().is_some() {
             return Err(invalid("a redirect URI must not have a fragment"));
+        }
+    }
+    let secret = match &client.auth {
+        ClientAuth::ClientSecretBasic(secret) | ClientAuth::ClientSecretPost(secret) => {
+            Some(secret)
+        }
+        ClientAuth::PrivateKeyJwt(_) => None,
+    };
+    if let Some(StoredSecret::Plain(secret)) = secret
+        && secret.secret().len() < MIN_SECRET_LEN
+    {
+        return Err(invalid("its client secret is shorter than 16 characters"));
+    }
+    if let Some(logout) = &client.backchannel_logout_uri {
+        // Back-Channel Logout 1.0 §2.2: same scheme, host and port as a redirect URI.
+        let origin = logout.origin();
+        let shares_origin = client
+            .redirect_uris
+            .iter()
+            .filter_map(|uri| Url::parse(uri).ok())
+            .any(|uri| uri.origin() == origin);
+        if logout.fragment().is_some() || !shares_origin {
+            return Err(invalid(
+                "its backchannel_logout_uri must share a redirect URI's origin and have no fragment",
+            ));
         }
     }
     if !client.allowed_scopes.contains("openid") {

@@ -87,6 +87,21 @@ impl OAuthError {
         error
     }
 
+    /// `invalid_request` (400) at a resource endpoint, with its `Bearer` challenge.
+    pub fn bearer_invalid_request(description: impl Into<String>) -> Self {
+        let mut error = Self::invalid_request(description);
+        error.www_authenticate = Some(r#"Bearer error="invalid_request""#.to_owned());
+        error
+    }
+
+    /// A request with no credentials at all: 401 with a bare `Bearer` challenge
+    /// and no error code (RFC 6750 §3.1).
+    pub fn bearer_unauthenticated() -> Self {
+        let mut error = Self::new(StatusCode::UNAUTHORIZED, "", "no access token");
+        error.www_authenticate = Some("Bearer".to_owned());
+        error
+    }
+
     /// `server_error` (500): an internal fault, described no further.
     pub fn server_error() -> Self {
         Self::new(
@@ -99,7 +114,11 @@ impl OAuthError {
     /// The HTTP response: a JSON body, `Cache-Control: no-store`.
     #[must_use]
     pub fn to_response(&self) -> http::Response<Vec<u8>> {
-        let body = json!({"error": self.error, "error_description": self.description});
+        let body = if self.error.is_empty() {
+            json!({})
+        } else {
+            json!({"error": self.error, "error_description": self.description})
+        };
         let mut response = json_response(self.status, &body);
         if let Some(challenge) = &self.www_authenticate
             && let Ok(value) = HeaderValue::from_str(challenge)

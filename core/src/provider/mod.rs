@@ -31,15 +31,17 @@ pub use authorize::{
     PendingAuthorization, Prompt, authorize, deny, issue_code,
 };
 pub use config::{
-    ClientAuth, ClientSecret, Lifetimes, ProviderConfig, ProviderConfigError, RegisteredClient,
-    StoredSecret,
+    ClientAuth, ClientSecret, Lifetimes, MIN_SECRET_LEN, ProviderConfig, ProviderConfigError,
+    RegisteredClient, StoredSecret,
 };
 pub use error::OAuthError;
-pub use resource::{RevocationRequest, bearer_token, logout_token, revoke, userinfo};
+pub use resource::{
+    PresentedToken, Revocation, RevocationRequest, bearer_token, logout_token, revoke, userinfo,
+};
 pub use token::{
-    AccessGrant, AuthenticatedClient, Grant, IssuedKeys, MAX_TOKEN_REQUEST_LEN, PresentedAuth,
+    AccessGrant, AuthenticatedClient, ClientAssertion, Grant, MAX_TOKEN_REQUEST_LEN, PresentedAuth,
     RefreshGrant, StoreChanges, Stored, TokenOutcome, TokenRequest, authenticate_client,
-    parse_token_request, token, used_basic,
+    parse_token_request, token,
 };
 
 use serde_json::{Value, json};
@@ -78,6 +80,7 @@ pub fn discovery_document(config: &ProviderConfig) -> Value {
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
         "token_endpoint_auth_signing_alg_values_supported": ["ES256", "RS256"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "revocation_endpoint_auth_signing_alg_values_supported": ["ES256", "RS256"],
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": [
             "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash",

@@ -5,8 +5,11 @@ use serde_json::{Map, Value, json};
 
 use super::config::{ProviderConfig, RegisteredClient};
 use super::error::{OAuthError, json_response};
-use super::token::{AccessGrant, AuthenticatedClient, RefreshGrant, parse_form, scope_claims};
+use super::token::{
+    AccessGrant, AuthenticatedClient, RefreshGrant, form_str, parse_form, scope_claims,
+};
 use crate::identity::Did;
+use crate::secret::{AccessToken, secret_string};
 use crate::time::UnixTime;
 
 /// The largest userinfo or revocation body read.
@@ -19,38 +22,31 @@ const MAX_BODY_LEN: usize = 16 * 1024;
 pub fn bearer_token(
     authorization: Option<&str>,
     form_body: Option<&[u8]>,
-) -> Result<String, OAuthError> {
+) -> Result<AccessToken, OAuthError> {
     let header = match authorization {
         None => None,
         Some(value) => {
-            let (scheme, token) = value
-                .trim()
-                .split_once(' ')
-                .ok_or_else(|| OAuthError::invalid_token("malformed Authorization header"))?;
+            let (scheme, token) = value.trim().split_once(' ').ok_or_else(|| {
+                OAuthError::bearer_invalid_request("malformed Authorization header")
+            })?;
             if !scheme.eq_ignore_ascii_case("Bearer") || token.trim().is_empty() {
-                return Err(OAuthError::invalid_token("a Bearer token is required"));
+                return Err(OAuthError::bearer_invalid_request(
+                    "a Bearer token is required",
+                ));
             }
             Some(token.trim().to_owned())
         }
     };
     let body = match form_body {
         None => None,
-        Some(body) => parse_form(body, MAX_BODY_LEN)?
-            .get("access_token")
-            .and_then(Value::as_str)
-            .map(str::to_owned),
+        Some(body) => form_str(&parse_form(body, MAX_BODY_LEN)?, "access_token").map(str::to_owned),
     };
     match (header, body) {
-        (Some(_), Some(_)) => Err(OAuthError::invalid_request(
+        (Some(_), Some(_)) => Err(OAuthError::bearer_invalid_request(
             "the token was sent in more than one way",
         )),
-        (Some(token), None) | (None, Some(token)) => Ok(token),
-        (None, None) => {
-            // No credentials at all: a bare challenge, no error code (RFC 6750 §3.1).
-            let mut error = OAuthError::invalid_token("no access token");
-            error.www_authenticate = Some("Bearer".to_owned());
-            Err(error)
-        }
+        (Some(token), None) | (None, Some(token)) => Ok(AccessToken::new(token)),
+        (None, None) => Err(OAuthError::bearer_unauthenticated()),
     }
 }
 
@@ -69,65 +65,73 @@ pub fn userinfo(
     Ok(json_response(http::StatusCode::OK, &Value::Object(claims)))
 }
 
+secret_string! {
+    /// A token presented for revocation.
+    pub struct PresentedToken;
+}
+
 /// What a revocation request asks for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RevocationRequest {
     /// The token.
-    pub token: String,
+    pub token: PresentedToken,
 }
 
 impl RevocationRequest {
     /// Parses the form body of a revocation request (RFC 7009 §2.1).
     pub fn parse(body: &[u8]) -> Result<Self, OAuthError> {
         let form = parse_form(body, MAX_BODY_LEN)?;
-        let token = form
-            .get("token")
-            .and_then(Value::as_str)
-            .filter(|t| !t.is_empty())
+        let token = form_str(&form, "token")
             .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
         Ok(Self {
-            token: token.to_owned(),
+            token: PresentedToken::new(token),
         })
     }
 
     /// The key to look the token up under.
     #[must_use]
     pub fn lookup_key(&self) -> String {
-        super::storage_key(&self.token)
+        super::storage_key(self.token.secret())
     }
 }
 
-/// Revokes a token of `client`: returns the 200 answer and the keys to delete.
-/// A token the store does not know is answered 200 as well (RFC 7009 §2.2);
-/// another client's token is refused.
+/// What a revocation asks the caller to delete.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Revocation {
+    /// The token's own key, when the store knew it.
+    pub delete: Option<String>,
+    /// For a refresh token: the family whose access tokens go with it (RFC 7009 §2.1).
+    pub revoke_family: Option<String>,
+}
+
+/// Revokes a token of `client`. A token the store does not know is answered 200
+/// as well (RFC 7009 §2.2); another client's token is refused.
 pub fn revoke(
     client: &AuthenticatedClient<'_>,
     request: &RevocationRequest,
     access: Option<&AccessGrant>,
     refresh: Option<&RefreshGrant>,
-) -> Result<(http::Response<Vec<u8>>, Vec<String>), OAuthError> {
+) -> Result<(http::Response<Vec<u8>>, Revocation), OAuthError> {
     let owner = access
-        .as_ref()
         .map(|g| g.client_id.as_str())
-        .or(refresh.as_ref().map(|g| g.client_id.as_str()));
+        .or(refresh.map(|g| g.client_id.as_str()));
     if owner.is_some_and(|owner| owner != client.client.client_id) {
         return Err(OAuthError::unauthorized_client(
             "the token was issued to another client",
         ));
     }
-    let mut delete = Vec::new();
-    if access.is_some() || refresh.is_some() {
-        delete.push(request.lookup_key());
-    }
-    if let Some(issued) = refresh.and_then(|r| r.rotated.as_ref()) {
-        delete.push(issued.access.clone());
-        delete.extend(issued.refresh.clone());
-    }
-    let mut response = json_response(http::StatusCode::OK, &json!({}));
-    *response.body_mut() = Vec::new();
-    response.headers_mut().remove(http::header::CONTENT_TYPE);
-    Ok((response, delete))
+    let revocation = Revocation {
+        delete: (access.is_some() || refresh.is_some()).then(|| request.lookup_key()),
+        revoke_family: refresh.map(|grant| grant.family.clone()),
+    };
+    let mut response = http::Response::new(Vec::new());
+    response.headers_mut().insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("no-store"),
+    );
+    Ok((response, revocation))
 }
 
 /// The OIDC Back-Channel Logout 1.0 logout token for `client` about `sub`; the

@@ -51,8 +51,11 @@ fn config() -> ProviderConfig {
     let mas = RegisteredClient::new(
         "mas",
         vec![MAS_REDIRECT.into()],
-        ClientAuth::ClientSecretBasic(StoredSecret::Plain(ClientSecret::new("mas-secret"))),
-    );
+        ClientAuth::ClientSecretBasic(StoredSecret::Plain(ClientSecret::new(
+            "mas-secret-0123456789",
+        ))),
+    )
+    .with_allowed_scopes(Scope::parse("openid profile email offline_access").expect("scope"));
     let synapse = RegisteredClient::new(
         "synapse",
         vec![SYNAPSE_REDIRECT.into()],
@@ -62,7 +65,9 @@ fn config() -> ProviderConfig {
     let post = RegisteredClient::new(
         "post",
         vec!["https://post.example.com/cb".into()],
-        ClientAuth::ClientSecretPost(StoredSecret::Plain(ClientSecret::new("post-secret"))),
+        ClientAuth::ClientSecretPost(StoredSecret::Plain(ClientSecret::new(
+            "post-secret-0123456789",
+        ))),
     );
     let jwt = RegisteredClient::new(
         "jwt",
@@ -462,7 +467,9 @@ fn a_client_may_opt_out_of_pkce() {
     let client = RegisteredClient::new(
         "legacy",
         vec!["https://legacy.example.com/cb".into()],
-        ClientAuth::ClientSecretPost(StoredSecret::Plain(ClientSecret::new("s"))),
+        ClientAuth::ClientSecretPost(StoredSecret::Plain(ClientSecret::new(
+            "sixteen-chars-at-least",
+        ))),
     )
     .without_required_pkce();
     let config = ProviderConfig::new(ISSUER, vec![rs_key()], vec![client]).expect("valid");
@@ -498,8 +505,14 @@ fn the_code_redirect_carries_code_state_and_iss() {
         grant.expires_at,
         NOW.saturating_add(Duration::from_secs(60))
     );
-    assert_eq!(grant.redeemed, None);
-    let denied = deny(&config, &pending, "access_denied", "the person declined").expect("url");
+    assert!(!grant.redeemed);
+    assert_eq!(grant.family.len(), 22, "128 random bits");
+    let AuthorizeError::Redirect { error, url: denied } =
+        deny(&config, &pending, "access_denied", "the person declined")
+    else {
+        panic!("a denial goes back to the client");
+    };
+    assert_eq!(error, "access_denied");
     assert!(
         denied.as_str().contains("error=access_denied") && denied.as_str().contains("state=st-1")
     );
@@ -545,7 +558,7 @@ fn a_whole_code_exchange_as_mas_does_it() {
     let outcome = redeem(
         &config,
         &code_form(&code, MAS_REDIRECT, VERIFIER),
-        Some(&basic("mas", "mas-secret")),
+        Some(&basic("mas", "mas-secret-0123456789")),
         Some(grant),
     );
     let response = outcome.response;
@@ -582,10 +595,7 @@ fn a_whole_code_exchange_as_mas_does_it() {
     let changes = outcome.changes;
     let (key, redeemed) = changes.code.expect("code marked");
     assert_eq!(key, storage_key(&code));
-    assert_eq!(
-        redeemed.redeemed.as_ref().map(|k| k.access.clone()),
-        Some(storage_key(access))
-    );
+    assert!(redeemed.redeemed);
     let (access_key, access_grant) = changes.access.expect("access stored");
     assert_eq!(access_key, storage_key(access));
     assert_ne!(access_key, access);
@@ -631,7 +641,7 @@ fn claims_follow_what_is_verified_and_granted() {
     let outcome = redeem(
         &config,
         &code_form(code.secret(), MAS_REDIRECT, VERIFIER),
-        Some(&basic("mas", "mas-secret")),
+        Some(&basic("mas", "mas-secret-0123456789")),
         Some(grant),
     );
     let body = body_json(&outcome.response);
@@ -664,7 +674,7 @@ fn claims_follow_what_is_verified_and_granted() {
     let outcome = redeem(
         &config,
         &code_form(code.secret(), MAS_REDIRECT, VERIFIER),
-        Some(&basic("mas", "mas-secret")),
+        Some(&basic("mas", "mas-secret-0123456789")),
         Some(grant),
     );
     let body = body_json(&outcome.response);
@@ -689,7 +699,7 @@ fn refused(outcome: &TokenOutcome) -> (StatusCode, String) {
 #[test]
 fn code_grant_errors() {
     let config = config();
-    let auth = basic("mas", "mas-secret");
+    let auth = basic("mas", "mas-secret-0123456789");
     let (code, grant) = code_for(&config, &mas_query(""));
     let bad = (StatusCode::BAD_REQUEST, "invalid_grant".to_owned());
     assert_eq!(
@@ -768,7 +778,7 @@ fn code_grant_errors() {
 #[test]
 fn a_replayed_code_revokes_what_it_produced() {
     let config = config();
-    let auth = basic("mas", "mas-secret");
+    let auth = basic("mas", "mas-secret-0123456789");
     let (code, grant) = code_for(&config, &mas_query(""));
     let first = redeem(
         &config,
@@ -777,6 +787,7 @@ fn a_replayed_code_revokes_what_it_produced() {
         Some(grant),
     );
     let (_, redeemed) = first.changes.code.expect("marked");
+    let redeemed_family = redeemed.family.clone();
     let access_key = first.changes.access.expect("stored").0;
     let second = redeem(
         &config,
@@ -788,7 +799,9 @@ fn a_replayed_code_revokes_what_it_produced() {
         refused(&second),
         (StatusCode::BAD_REQUEST, "invalid_grant".to_owned())
     );
-    assert_eq!(second.changes.revoke, vec![access_key]);
+    assert_eq!(second.changes.revoke_family, Some(redeemed_family));
+    assert_eq!(second.changes.access, None, "a replay issues nothing");
+    drop(access_key);
 }
 
 fn authenticate(
@@ -816,7 +829,7 @@ fn client_authentication_failures() {
     let config = config();
     let form = "grant_type=authorization_code&code=c";
     assert_eq!(
-        authenticate(&config, form, Some(&basic("mas", "mas-secret"))),
+        authenticate(&config, form, Some(&basic("mas", "mas-secret-0123456789"))),
         Ok(None)
     );
     // Wrong secret over Basic: 401 with a Basic challenge.
@@ -842,7 +855,7 @@ fn client_authentication_failures() {
     assert_eq!(
         authenticate(
             &config,
-            &format!("{form}&client_id=post&client_secret=post-secret"),
+            &format!("{form}&client_id=post&client_secret=post-secret-0123456789"),
             None
         ),
         Ok(None)
@@ -861,14 +874,19 @@ fn client_authentication_failures() {
     assert_eq!(
         authenticate(
             &config,
-            &format!("{form}&client_id=mas&client_secret=mas-secret"),
+            &format!("{form}&client_id=mas&client_secret=mas-secret-0123456789"),
             None
         )
         .map_err(|e| e.error),
         Err("invalid_client")
     );
     assert_eq!(
-        authenticate(&config, form, Some(&basic("post", "post-secret"))).map_err(|e| e.error),
+        authenticate(
+            &config,
+            form,
+            Some(&basic("post", "post-secret-0123456789"))
+        )
+        .map_err(|e| e.error),
         Err("invalid_client")
     );
     assert_eq!(
@@ -887,7 +905,7 @@ fn client_authentication_failures() {
     let err = authenticate(
         &config,
         &format!("{form}&client_id=mas&client_secret=x"),
-        Some(&basic("mas", "mas-secret")),
+        Some(&basic("mas", "mas-secret-0123456789")),
     )
     .expect_err("refused");
     assert_eq!(
@@ -1028,7 +1046,7 @@ fn token_request_parsing() {
 #[test]
 fn refresh_tokens_rotate_and_replays_end_the_line() {
     let config = config();
-    let auth = basic("mas", "mas-secret");
+    let auth = basic("mas", "mas-secret-0123456789");
     let query = mas_query("").replace("scope=openid%20profile", "scope=openid%20offline_access");
     let (code, grant) = code_for(&config, &query);
     let first = redeem(
@@ -1068,7 +1086,17 @@ fn refresh_tokens_rotate_and_replays_end_the_line() {
     assert!(body["id_token"].is_string());
     let (used_key, used) = second.changes.used_refresh.clone().expect("marked");
     assert_eq!(used_key, refresh_key);
-    let new_keys = used.rotated.clone().expect("rotation recorded");
+    assert!(used.rotated);
+    let family = used.family.clone();
+    assert_eq!(
+        second
+            .changes
+            .refresh
+            .as_ref()
+            .map(|(_, g)| g.family.clone()),
+        Some(family.clone()),
+        "one family"
+    );
 
     let replay = token(
         &config,
@@ -1082,9 +1110,7 @@ fn refresh_tokens_rotate_and_replays_end_the_line() {
         refused(&replay),
         (StatusCode::BAD_REQUEST, "invalid_grant".to_owned())
     );
-    let mut expected = vec![new_keys.access];
-    expected.extend(new_keys.refresh);
-    assert_eq!(replay.changes.revoke, expected);
+    assert_eq!(replay.changes.revoke_family, Some(family));
     assert_eq!(
         refused(&token(
             &config,
@@ -1107,7 +1133,7 @@ fn userinfo_with_bearer_tokens() {
     let outcome = redeem(
         &config,
         &code_form(&code, MAS_REDIRECT, VERIFIER),
-        Some(&basic("mas", "mas-secret")),
+        Some(&basic("mas", "mas-secret-0123456789")),
         Some(grant),
     );
     let access = body_json(&outcome.response)["access_token"]
@@ -1118,15 +1144,15 @@ fn userinfo_with_bearer_tokens() {
 
     assert_eq!(
         bearer_token(Some(&format!("Bearer {access}")), None),
-        Ok(access.clone())
+        Ok(crate::secret::AccessToken::new(access.clone()))
     );
     assert_eq!(
         bearer_token(None, Some(format!("access_token={access}").as_bytes())),
-        Ok(access.clone())
+        Ok(crate::secret::AccessToken::new(access.clone()))
     );
     assert_eq!(
         bearer_token(Some(&format!("bearer {access}")), None),
-        Ok(access.clone())
+        Ok(crate::secret::AccessToken::new(access.clone()))
     );
     let both = bearer_token(
         Some(&format!("Bearer {access}")),
@@ -1138,10 +1164,17 @@ fn userinfo_with_bearer_tokens() {
         (none.status, none.www_authenticate.as_deref()),
         (StatusCode::UNAUTHORIZED, Some("Bearer"))
     );
+    let basic = bearer_token(Some("Basic abc"), None).expect_err("not a bearer token");
     assert_eq!(
-        bearer_token(Some("Basic abc"), None).map_err(|e| e.error),
-        Err("invalid_token")
+        (basic.status, basic.error),
+        (StatusCode::BAD_REQUEST, "invalid_request")
     );
+    assert_eq!(
+        basic.www_authenticate.as_deref(),
+        Some(r#"Bearer error="invalid_request""#)
+    );
+    // No credentials at all: a bare challenge and no error code.
+    assert_eq!(body_json(&none.to_response()), json!({}));
 
     let response = userinfo(Some(access_grant.clone()), NOW).expect("valid");
     assert_eq!(response.headers()["cache-control"], "no-store");
@@ -1177,7 +1210,7 @@ fn revocation() {
     let outcome = redeem(
         &config,
         &code_form(&code, MAS_REDIRECT, VERIFIER),
-        Some(&basic("mas", "mas-secret")),
+        Some(&basic("mas", "mas-secret-0123456789")),
         Some(grant),
     );
     let access = body_json(&outcome.response)["access_token"]
@@ -1193,17 +1226,19 @@ fn revocation() {
         &config,
         &PresentedAuth::Basic {
             client_id: "mas".into(),
-            secret: ClientSecret::new("mas-secret"),
+            secret: ClientSecret::new("mas-secret-0123456789"),
         },
         NOW,
         DefaultProvider::get(),
     )
     .expect("client");
-    let (response, delete) = revoke(&mas, &request, Some(&access_grant), None).expect("revoked");
+    let (response, revocation) =
+        revoke(&mas, &request, Some(&access_grant), None).expect("revoked");
     assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(delete, vec![key]);
+    assert_eq!(revocation.delete, Some(key));
+    assert_eq!(revocation.revoke_family, None, "an access token alone");
     let (_, nothing) = revoke(&mas, &request, None, None).expect("unknown tokens are fine");
-    assert!(nothing.is_empty());
+    assert_eq!(nothing, Revocation::default());
     let synapse = authenticate_client(
         &config,
         &PresentedAuth::Basic {
@@ -1254,7 +1289,11 @@ fn backchannel_logout_tokens() {
 #[test]
 fn configuration_rules() {
     let client = |auth| RegisteredClient::new("c", vec!["https://c.example.com/cb".into()], auth);
-    let secret = || ClientAuth::ClientSecretBasic(StoredSecret::Plain(ClientSecret::new("s")));
+    let secret = || {
+        ClientAuth::ClientSecretBasic(StoredSecret::Plain(ClientSecret::new(
+            "sixteen-chars-at-least",
+        )))
+    };
     assert!(matches!(
         ProviderConfig::new(ISSUER, vec![es_key("es", 1)], vec![]),
         Err(ProviderConfigError::Keys(_))
@@ -1338,7 +1377,321 @@ fn configuration_rules() {
         .is_err()
     );
     let debug = format!("{:?}", config());
-    assert!(!debug.contains("mas-secret"), "secrets stay out of Debug");
+    assert!(
+        !debug.contains("mas-secret-0123456789"),
+        "secrets stay out of Debug"
+    );
     let jwk: Jwk = config().jwks().keys()[0].clone();
     assert_eq!(jwk.kid(), Some("rs-1"));
+}
+
+#[test]
+fn codes_need_a_fresh_enough_login() {
+    let config = config();
+    let redirect_error = |result: Result<_, AuthorizeError>| match result {
+        Err(AuthorizeError::Redirect { error, url }) => {
+            assert!(url.as_str().contains("state=st-1"));
+            error
+        }
+        other => panic!("expected a redirect error, got {other:?}"),
+    };
+    // The request expired while the person was away.
+    let pending = authorize(&config, &mas_query(""), NOW).expect("valid");
+    let late = pending.expires_at;
+    assert_eq!(
+        redirect_error(issue_code(&config, &pending, user(), late, &mut rng(1)).map(|_| ())),
+        "login_required"
+    );
+    // max_age: the upstream login is older than allowed.
+    let pending = authorize(&config, &mas_query("&max_age=60"), NOW).expect("valid");
+    let old = AuthenticatedUser::new(
+        Did::parse(ALICE, Mode::Production).expect("did"),
+        NOW.saturating_sub(Duration::from_secs(61)),
+    );
+    assert_eq!(
+        redirect_error(issue_code(&config, &pending, old, NOW, &mut rng(1)).map(|_| ())),
+        "login_required"
+    );
+    let recent = AuthenticatedUser::new(
+        Did::parse(ALICE, Mode::Production).expect("did"),
+        NOW.saturating_sub(Duration::from_secs(60)),
+    );
+    assert!(issue_code(&config, &pending, recent, NOW, &mut rng(1)).is_ok());
+    // prompt=login: a login from before the request does not count.
+    let pending = authorize(&config, &mas_query("&prompt=login"), NOW).expect("valid");
+    assert_eq!(
+        redirect_error(issue_code(&config, &pending, user(), NOW, &mut rng(1)).map(|_| ())),
+        "login_required"
+    );
+    let fresh = AuthenticatedUser::new(Did::parse(ALICE, Mode::Production).expect("did"), NOW);
+    assert!(issue_code(&config, &pending, fresh, NOW, &mut rng(1)).is_ok());
+}
+
+#[test]
+fn login_hints_that_are_no_identifier_are_dropped() {
+    let config = config();
+    assert_eq!(
+        authorize(
+            &config,
+            &mas_query("&login_hint=did:plc:ewvi7nxzyoun6zhxrhs64oiz"),
+            NOW
+        )
+        .expect("valid")
+        .login_hint
+        .as_deref(),
+        Some(ALICE)
+    );
+    assert_eq!(
+        authorize(&config, &mas_query("&login_hint=alice.test"), NOW)
+            .expect("valid")
+            .login_hint
+            .as_deref(),
+        Some("alice.test")
+    );
+    assert_eq!(
+        authorize(&config, &mas_query("&login_hint=%3Cscript%3E"), NOW)
+            .expect("valid")
+            .login_hint,
+        None
+    );
+}
+
+#[test]
+fn more_token_refusals() {
+    let config = config();
+    let auth = basic("mas", "mas-secret-0123456789");
+    // A verifier for a request that had no challenge.
+    let legacy = RegisteredClient::new(
+        "legacy",
+        vec![MAS_REDIRECT.into()],
+        ClientAuth::ClientSecretBasic(StoredSecret::Plain(ClientSecret::new("legacy-secret-0123"))),
+    )
+    .without_required_pkce();
+    let config2 = ProviderConfig::new(ISSUER, vec![rs_key()], vec![legacy]).expect("valid");
+    let query = format!(
+        "response_type=code&client_id=legacy&redirect_uri={}&scope=openid",
+        enc(MAS_REDIRECT)
+    );
+    let (code, grant) = code_for(&config2, &query);
+    let outcome = redeem(
+        &config2,
+        &code_form(&code, MAS_REDIRECT, VERIFIER),
+        Some(&basic("legacy", "legacy-secret-0123")),
+        Some(grant),
+    );
+    assert_eq!(
+        refused(&outcome),
+        (StatusCode::BAD_REQUEST, "invalid_grant".to_owned())
+    );
+    // Error answers are no-store too.
+    assert_eq!(outcome.response.headers()["cache-control"], "no-store");
+
+    // Refresh: expired, and presented by another client.
+    let query = mas_query("").replace("scope=openid%20profile", "scope=openid%20offline_access");
+    let (code, grant) = code_for(&config, &query);
+    let first = redeem(
+        &config,
+        &code_form(&code, MAS_REDIRECT, VERIFIER),
+        Some(&auth),
+        Some(grant),
+    );
+    let refresh_token = body_json(&first.response)["refresh_token"]
+        .as_str()
+        .expect("refresh")
+        .to_owned();
+    let (_, refresh_grant) = first.changes.refresh.expect("stored");
+    let form = format!("grant_type=refresh_token&refresh_token={refresh_token}");
+    let run = |authorization: &str, stored: RefreshGrant, now: UnixTime| {
+        let request = parse_token_request(form.as_bytes(), Some(authorization)).expect("parses");
+        let client = authenticate_client(&config, &request.auth, NOW, DefaultProvider::get())
+            .expect("client");
+        refused(&token(
+            &config,
+            &client,
+            &request,
+            Stored::Refresh(Some(stored)),
+            now,
+            &mut rng(9),
+        ))
+    };
+    let expired = refresh_grant.expires_at;
+    assert_eq!(
+        run(&auth, refresh_grant.clone(), expired).1,
+        "invalid_grant"
+    );
+    assert_eq!(
+        run(&basic("synapse", "synapse-secret"), refresh_grant, NOW).1,
+        "invalid_grant"
+    );
+}
+
+#[test]
+fn revoking_a_refresh_token_takes_its_family() {
+    let config = config();
+    let auth = basic("mas", "mas-secret-0123456789");
+    let query = mas_query("").replace("scope=openid%20profile", "scope=openid%20offline_access");
+    let (code, grant) = code_for(&config, &query);
+    let family = grant.family.clone();
+    let first = redeem(
+        &config,
+        &code_form(&code, MAS_REDIRECT, VERIFIER),
+        Some(&auth),
+        Some(grant),
+    );
+    let refresh_token = body_json(&first.response)["refresh_token"]
+        .as_str()
+        .expect("refresh")
+        .to_owned();
+    let (key, refresh_grant) = first.changes.refresh.expect("stored");
+    let request =
+        RevocationRequest::parse(format!("token={refresh_token}").as_bytes()).expect("parses");
+    let mas = authenticate_client(
+        &config,
+        &PresentedAuth::Basic {
+            client_id: "mas".into(),
+            secret: ClientSecret::new("mas-secret-0123456789"),
+        },
+        NOW,
+        DefaultProvider::get(),
+    )
+    .expect("client");
+    let (_, revocation) = revoke(&mas, &request, None, Some(&refresh_grant)).expect("revoked");
+    assert_eq!(
+        revocation,
+        Revocation {
+            delete: Some(key),
+            revoke_family: Some(family)
+        }
+    );
+}
+
+#[test]
+fn more_client_authentication_rules() {
+    let config = config();
+    let key = jwt_client_key();
+    let form = "grant_type=authorization_code&code=c";
+    let long_jti = json!({"iss": "jwt", "sub": "jwt", "aud": ISSUER, "jti": "j".repeat(257), "exp": NOW.as_secs() + 60});
+    assert!(authenticate(&config, &assertion_form(&assertion(&long_jti, &key)), None).is_err());
+    let good =
+        json!({"iss": "jwt", "sub": "jwt", "aud": ISSUER, "jti": "j", "exp": NOW.as_secs() + 60});
+    let jwt = assertion(&good, &key);
+    assert!(
+        authenticate(
+            &config,
+            &format!("{}&client_id=jwt", assertion_form(&jwt)),
+            None
+        )
+        .is_ok()
+    );
+    assert!(
+        authenticate(
+            &config,
+            &format!("{}&client_id=mas", assertion_form(&jwt)),
+            None
+        )
+        .is_err(),
+        "client_id must match the assertion"
+    );
+    // Basic credentials are form-encoded: '+' is a space, '%26' an ampersand.
+    let odd = RegisteredClient::new(
+        "odd client",
+        vec![MAS_REDIRECT.into()],
+        ClientAuth::ClientSecretBasic(StoredSecret::Plain(ClientSecret::new(
+            "a&b c+d=e%f-0123456",
+        ))),
+    );
+    let config2 = ProviderConfig::new(ISSUER, vec![rs_key()], vec![odd]).expect("valid");
+    assert_eq!(
+        authenticate(
+            &config2,
+            form,
+            Some(&basic("odd client", "a&b c+d=e%f-0123456"))
+        ),
+        Ok(None)
+    );
+    // Debug of what carries secrets shows none.
+    let request = parse_token_request(
+        format!(
+            "grant_type=authorization_code&code=the-code&code_verifier={VERIFIER}&{}",
+            &assertion_form(&jwt)["grant_type=authorization_code&code=c&".len()..]
+        )
+        .as_bytes(),
+        None,
+    )
+    .expect("parses");
+    let debug = format!("{request:?}");
+    assert!(
+        !debug.contains("the-code") && !debug.contains(VERIFIER) && !debug.contains(&jwt[..20]),
+        "{debug}"
+    );
+    let revocation = RevocationRequest::parse(b"token=the-token").expect("parses");
+    assert!(!format!("{revocation:?}").contains("the-token"));
+}
+
+#[test]
+fn token_outcomes_do_not_show_tokens_in_debug() {
+    let config = config();
+    let (code, grant) = code_for(&config, &mas_query(""));
+    let outcome = redeem(
+        &config,
+        &code_form(&code, MAS_REDIRECT, VERIFIER),
+        Some(&basic("mas", "mas-secret-0123456789")),
+        Some(grant),
+    );
+    let access = body_json(&outcome.response)["access_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let debug = format!("{outcome:?}");
+    assert!(!debug.contains(&access), "{debug}");
+}
+
+#[test]
+fn discovery_names_signing_algorithms_for_every_jwt_auth_method() {
+    let doc = discovery_document(&config());
+    for (name, value) in doc.as_object().expect("object") {
+        let Some(prefix) = name.strip_suffix("_auth_methods_supported") else {
+            continue;
+        };
+        if value
+            .as_array()
+            .expect("list")
+            .contains(&json!("private_key_jwt"))
+        {
+            let algs = &doc[format!("{prefix}_auth_signing_alg_values_supported")];
+            assert!(
+                algs.as_array().is_some_and(|a| !a.is_empty()),
+                "{prefix} lists private_key_jwt without its algorithms"
+            );
+        }
+    }
+}
+
+#[test]
+fn more_configuration_rules() {
+    let secret = || {
+        ClientAuth::ClientSecretBasic(StoredSecret::Plain(ClientSecret::new(
+            "sixteen-chars-at-least",
+        )))
+    };
+    let with_fragment =
+        RegisteredClient::new("c", vec!["https://c.example.com/cb#x".into()], secret());
+    assert!(ProviderConfig::new(ISSUER, vec![rs_key()], vec![with_fragment]).is_err());
+    let short = RegisteredClient::new(
+        "c",
+        vec!["https://c.example.com/cb".into()],
+        ClientAuth::ClientSecretPost(StoredSecret::Plain(ClientSecret::new("short"))),
+    );
+    assert!(ProviderConfig::new(ISSUER, vec![rs_key()], vec![short]).is_err());
+    let elsewhere = RegisteredClient::new("c", vec!["https://c.example.com/cb".into()], secret())
+        .with_backchannel_logout_uri(
+            url::Url::parse("https://other.example.com/logout").expect("url"),
+        );
+    assert!(ProviderConfig::new(ISSUER, vec![rs_key()], vec![elsewhere]).is_err());
+    for issuer in ["http://localhost:9411/", "http://[::1]:9411/"] {
+        assert!(
+            ProviderConfig::new(issuer, vec![rs_key()], vec![]).is_ok(),
+            "{issuer}"
+        );
+    }
 }

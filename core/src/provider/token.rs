@@ -12,6 +12,9 @@ use std::time::Duration;
 use base64ct::{Base64, Encoding};
 use rand_core::CryptoRng;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
 use serde_json::{Map, Value, json};
 
 use super::authorize::{AuthenticatedUser, CodeGrant};
@@ -21,7 +24,7 @@ use super::storage_key;
 use crate::client::Scope;
 use crate::jose::{Algorithm, ClaimsValidation, CryptoProvider, Verifier};
 use crate::pkce::PkceVerifier;
-use crate::secret::{AccessToken, AuthorizationCode, RefreshToken};
+use crate::secret::{AccessToken, AuthorizationCode, RefreshToken, secret_string};
 use crate::time::UnixTime;
 
 /// The largest token request body read.
@@ -32,6 +35,11 @@ const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer
 
 /// The longest a client assertion may be valid for.
 const MAX_ASSERTION_LIFETIME: Duration = Duration::from_secs(10 * 60);
+
+secret_string! {
+    /// A client assertion JWT as presented.
+    pub struct ClientAssertion;
+}
 
 /// How the client presented itself.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,7 +64,7 @@ pub enum PresentedAuth {
         /// The `client_id` parameter, if sent.
         client_id: Option<String>,
         /// The JWT.
-        assertion: String,
+        assertion: ClientAssertion,
     },
     /// Only a `client_id`.
     None {
@@ -76,7 +84,7 @@ pub enum Grant {
         /// `redirect_uri`.
         redirect_uri: Option<String>,
         /// `code_verifier`.
-        code_verifier: Option<String>,
+        code_verifier: Option<PkceVerifier>,
     },
     /// `refresh_token`.
     RefreshToken {
@@ -105,20 +113,31 @@ impl TokenRequest {
         }
     }
 
-    fn used_basic(&self) -> bool {
-        matches!(self.auth, PresentedAuth::Basic { .. })
+    /// Whether the client used HTTP Basic, to shape an `invalid_client` answer.
+    #[must_use]
+    pub fn used_basic(&self) -> bool {
+        self.auth.is_basic()
+    }
+}
+
+impl PresentedAuth {
+    fn is_basic(&self) -> bool {
+        matches!(self, Self::Basic { .. })
     }
 }
 
 /// Reads a form body into parameters, each at most once (RFC 6749 §3.2).
-pub(crate) fn parse_form(body: &[u8], max_len: usize) -> Result<Map<String, Value>, OAuthError> {
+pub(crate) fn parse_form(
+    body: &[u8],
+    max_len: usize,
+) -> Result<BTreeMap<String, String>, OAuthError> {
     if body.len() > max_len {
         return Err(OAuthError::invalid_request("the request body is too large"));
     }
-    let mut params = Map::new();
+    let mut params = BTreeMap::new();
     for (name, value) in url::form_urlencoded::parse(body) {
         if params
-            .insert(name.into_owned(), Value::String(value.into_owned()))
+            .insert(name.into_owned(), value.into_owned())
             .is_some()
         {
             return Err(OAuthError::invalid_request("a parameter appears twice"));
@@ -127,10 +146,9 @@ pub(crate) fn parse_form(body: &[u8], max_len: usize) -> Result<Map<String, Valu
     Ok(params)
 }
 
-fn form_str<'a>(form: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
-    form.get(name)
-        .and_then(Value::as_str)
-        .filter(|v| !v.is_empty())
+/// A non-empty form parameter.
+pub(crate) fn form_str<'a>(form: &'a BTreeMap<String, String>, name: &str) -> Option<&'a str> {
+    form.get(name).map(String::as_str).filter(|v| !v.is_empty())
 }
 
 /// Parses a token request: the form body and the `Authorization` header, if any.
@@ -146,7 +164,7 @@ pub fn parse_token_request(
         form_str(&form, "client_assertion"),
     ) {
         (None, None) => None,
-        (Some(JWT_BEARER), Some(assertion)) => Some(assertion.to_owned()),
+        (Some(JWT_BEARER), Some(assertion)) => Some(ClientAssertion::new(assertion)),
         _ => {
             return Err(OAuthError::invalid_request(
                 "client_assertion_type must be jwt-bearer, with a client_assertion",
@@ -196,7 +214,7 @@ pub fn parse_token_request(
                     .ok_or_else(|| OAuthError::invalid_request("code is missing"))?,
             ),
             redirect_uri: form_str(&form, "redirect_uri").map(str::to_owned),
-            code_verifier: form_str(&form, "code_verifier").map(str::to_owned),
+            code_verifier: form_str(&form, "code_verifier").map(PkceVerifier::new),
         },
         Some("refresh_token") => Grant::RefreshToken {
             refresh_token: RefreshToken::new(
@@ -227,10 +245,13 @@ fn parse_basic(header: &str) -> Result<(String, crate::provider::ClientSecret), 
         zeroize::Zeroizing::new(Base64::decode_vec(credentials.trim()).map_err(|_| bad())?);
     let text = std::str::from_utf8(&decoded).map_err(|_| bad())?;
     let (id, secret) = text.split_once(':').ok_or_else(bad)?;
+    // Each part is application/x-www-form-urlencoded: '+' is a space, then percent-decoding.
     let decode = |part: &str| {
-        url::form_urlencoded::parse(format!("x={part}").as_bytes())
-            .next()
-            .map(|(_, v)| v.into_owned())
+        let spaced = part.replace('+', " ");
+        percent_encoding::percent_decode_str(&spaced)
+            .decode_utf8()
+            .ok()
+            .map(std::borrow::Cow::into_owned)
     };
     let id = decode(id).filter(|id| !id.is_empty()).ok_or_else(bad)?;
     let secret = decode(secret).ok_or_else(bad)?;
@@ -257,8 +278,7 @@ pub fn authenticate_client<'a>(
     now: UnixTime,
     provider: &dyn CryptoProvider,
 ) -> Result<AuthenticatedClient<'a>, OAuthError> {
-    let basic = matches!(request_auth, PresentedAuth::Basic { .. });
-    let fail = |why: &str| OAuthError::invalid_client(why, basic);
+    let fail = |why: &str| OAuthError::invalid_client(why, request_auth.is_basic());
     let (client_id, assertion) = match request_auth {
         PresentedAuth::Basic { client_id, .. }
         | PresentedAuth::Post { client_id, .. }
@@ -269,7 +289,7 @@ pub fn authenticate_client<'a>(
         } => {
             // The client is named by the assertion's own iss, whose signature is
             // checked below against that client's keys.
-            let unverified = unverified_issuer(assertion)
+            let unverified = unverified_issuer(assertion.secret())
                 .ok_or_else(|| fail("the client assertion names no issuer"))?;
             if client_id.as_deref().is_some_and(|c| c != unverified) {
                 return Err(fail("client_id does not match the assertion"));
@@ -293,7 +313,7 @@ pub fn authenticate_client<'a>(
             }
         }
         (ClientAuth::PrivateKeyJwt(keys), PresentedAuth::Assertion { .. }) => {
-            let assertion = assertion.map_or("", String::as_str);
+            let assertion = assertion.map_or("", ClientAssertion::secret);
             let verified = Verifier::new(provider)
                 .verify(assertion, keys)
                 .map_err(|_| fail("the client assertion does not verify"))?;
@@ -342,15 +362,6 @@ fn unverified_issuer(token: &str) -> Option<String> {
     claims.get("iss").and_then(Value::as_str).map(str::to_owned)
 }
 
-/// The storage keys of what one code or refresh produced.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IssuedKeys {
-    /// The access token's key.
-    pub access: String,
-    /// The refresh token's key, if one was issued.
-    pub refresh: Option<String>,
-}
-
 /// What an access token grants, stored under its key.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -363,6 +374,8 @@ pub struct AccessGrant {
     pub user: AuthenticatedUser,
     /// Expiry.
     pub expires_at: UnixTime,
+    /// The code this token descends from (see [`CodeGrant::family`]).
+    pub family: String,
 }
 
 /// What a refresh token grants, stored under its key.
@@ -377,29 +390,35 @@ pub struct RefreshGrant {
     pub user: AuthenticatedUser,
     /// Expiry.
     pub expires_at: UnixTime,
-    /// Set once it was used: what its use produced, revoked if it comes back.
-    pub rotated: Option<IssuedKeys>,
+    /// The code this token descends from.
+    pub family: String,
+    /// Set once it was used; a rotated token that comes back ends its family.
+    pub rotated: bool,
 }
 
 /// What the caller must store or delete after a token request.
+///
+/// A code and a refresh token are single-use: the caller stores `code` and
+/// `used_refresh` back **only if the stored grant is still unused** (an atomic
+/// compare-and-set), and answers `invalid_grant` instead if it was used in the
+/// meantime, so that two racing requests cannot both get tokens.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct StoreChanges {
-    /// The code's grant, now marked redeemed (store it back under the same key).
+    /// The code's grant, now marked redeemed, under the code's key.
     pub code: Option<(String, CodeGrant)>,
-    /// The refresh grant that was used, now marked rotated.
+    /// The refresh grant that was used, now marked rotated, under its key.
     pub used_refresh: Option<(String, RefreshGrant)>,
     /// A new access token's grant.
     pub access: Option<(String, AccessGrant)>,
     /// A new refresh token's grant.
     pub refresh: Option<(String, RefreshGrant)>,
-    /// Keys of access or refresh tokens to delete: what a replayed code or
-    /// refresh token had produced.
-    pub revoke: Vec<String>,
+    /// Delete every access and refresh grant of this family: a code or refresh
+    /// token came back after it was used (RFC 9700 §4.14.2).
+    pub revoke_family: Option<String>,
 }
 
-/// The answer to a token request.
-#[derive(Debug)]
+/// The answer to a token request. `Debug` leaves out the body, which holds tokens.
 #[non_exhaustive]
 pub struct TokenOutcome {
     /// The HTTP response to send.
@@ -408,12 +427,32 @@ pub struct TokenOutcome {
     pub changes: StoreChanges,
 }
 
+impl fmt::Debug for TokenOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenOutcome")
+            .field("status", &self.response.status())
+            .field("changes", &self.changes)
+            .finish_non_exhaustive()
+    }
+}
+
 impl TokenOutcome {
     fn refused(error: &OAuthError, changes: StoreChanges) -> Self {
         Self {
             response: error.to_response(),
             changes,
         }
+    }
+
+    fn replayed(what: &str, family: &str) -> Self {
+        let changes = StoreChanges {
+            revoke_family: Some(family.to_owned()),
+            ..StoreChanges::default()
+        };
+        Self::refused(
+            &OAuthError::invalid_grant(format!("the {what} was already used")),
+            changes,
+        )
     }
 }
 
@@ -435,16 +474,13 @@ pub fn token<R: CryptoRng + ?Sized>(
                 code_verifier,
             },
             Stored::Code(stored),
-        ) => redeem_code(
-            config,
-            client.client,
-            code,
-            redirect_uri.as_deref(),
-            code_verifier.as_deref(),
-            stored,
-            now,
-            rng,
-        ),
+        ) => {
+            let presented = Presented {
+                redirect_uri: redirect_uri.as_deref(),
+                code_verifier: code_verifier.as_ref(),
+            };
+            redeem_code(config, client.client, code, &presented, stored, now, rng)
+        }
         (Grant::RefreshToken { refresh_token }, Stored::Refresh(stored)) => {
             refresh(config, client.client, refresh_token, stored, now, rng)
         }
@@ -464,16 +500,17 @@ pub enum Stored {
     Refresh(Option<RefreshGrant>),
 }
 
-#[expect(
-    clippy::too_many_arguments,
-    reason = "each argument is one part of the request or its context"
-)]
+/// What the client sent with a code.
+struct Presented<'a> {
+    redirect_uri: Option<&'a str>,
+    code_verifier: Option<&'a PkceVerifier>,
+}
+
 fn redeem_code<R: CryptoRng + ?Sized>(
     config: &ProviderConfig,
     client: &RegisteredClient,
     code: &AuthorizationCode,
-    redirect_uri: Option<&str>,
-    code_verifier: Option<&str>,
+    presented: &Presented<'_>,
     stored: Option<CodeGrant>,
     now: UnixTime,
     rng: &mut R,
@@ -483,19 +520,9 @@ fn redeem_code<R: CryptoRng + ?Sized>(
     let Some(grant) = stored else {
         return refuse("the code is unknown or expired");
     };
-    let key = storage_key(code.secret());
-    if let Some(issued) = &grant.redeemed {
+    if grant.redeemed {
         // A code used twice: revoke what its first use produced (RFC 6749 §4.1.2).
-        let mut revoke = vec![issued.access.clone()];
-        revoke.extend(issued.refresh.clone());
-        let changes = StoreChanges {
-            revoke,
-            ..StoreChanges::default()
-        };
-        return TokenOutcome::refused(
-            &OAuthError::invalid_grant("the code was already used"),
-            changes,
-        );
+        return TokenOutcome::replayed("code", &grant.family);
     }
     if now >= grant.expires_at {
         return refuse("the code has expired");
@@ -503,13 +530,12 @@ fn redeem_code<R: CryptoRng + ?Sized>(
     if grant.client_id != client.client_id {
         return refuse("the code was issued to another client");
     }
-    if redirect_uri != Some(grant.redirect_uri.as_str()) {
+    if presented.redirect_uri != Some(grant.redirect_uri.as_str()) {
         return refuse("redirect_uri does not match the authorization request");
     }
-    match (&grant.code_challenge, code_verifier) {
+    match (&grant.code_challenge, presented.code_verifier) {
         (Some(challenge), Some(verifier)) => {
-            let ok = PkceVerifier::parse(verifier).is_ok_and(|v| challenge.verify(&v).is_ok());
-            if !ok {
+            if challenge.verify(verifier).is_err() {
                 return refuse("code_verifier does not match the code_challenge");
             }
         }
@@ -519,26 +545,14 @@ fn redeem_code<R: CryptoRng + ?Sized>(
         }
         (None, None) => {}
     }
-    let issued = match issue_tokens(
-        config,
-        client,
-        &grant.scope,
-        &grant.user,
-        grant.nonce.as_deref(),
-        now,
-        rng,
-    ) {
+    let (response, mut changes) = match issue_tokens(config, client, &grant, now, rng) {
         Ok(issued) => issued,
         Err(error) => return TokenOutcome::refused(&error, StoreChanges::default()),
     };
     let mut redeemed = grant;
-    redeemed.redeemed = Some(issued.keys.clone());
-    let mut changes = issued.changes;
-    changes.code = Some((key, redeemed));
-    TokenOutcome {
-        response: issued.response,
-        changes,
-    }
+    redeemed.redeemed = true;
+    changes.code = Some((storage_key(code.secret()), redeemed));
+    TokenOutcome { response, changes }
 }
 
 fn refresh<R: CryptoRng + ?Sized>(
@@ -554,18 +568,9 @@ fn refresh<R: CryptoRng + ?Sized>(
     let Some(grant) = stored else {
         return refuse("the refresh token is unknown");
     };
-    if let Some(issued) = &grant.rotated {
-        // A rotated refresh token came back: someone else may hold it. End the line.
-        let mut revoke = vec![issued.access.clone()];
-        revoke.extend(issued.refresh.clone());
-        let changes = StoreChanges {
-            revoke,
-            ..StoreChanges::default()
-        };
-        return TokenOutcome::refused(
-            &OAuthError::invalid_grant("the refresh token was already used"),
-            changes,
-        );
+    if grant.rotated {
+        // A rotated refresh token came back: someone else may hold it. End the family.
+        return TokenOutcome::replayed("refresh token", &grant.family);
     }
     if now >= grant.expires_at {
         return refuse("the refresh token has expired");
@@ -573,79 +578,96 @@ fn refresh<R: CryptoRng + ?Sized>(
     if grant.client_id != client.client_id {
         return refuse("the refresh token was issued to another client");
     }
-    let issued = match issue_tokens(config, client, &grant.scope, &grant.user, None, now, rng) {
+    let source = Source {
+        scope: &grant.scope,
+        user: &grant.user,
+        nonce: None,
+        family: &grant.family,
+    };
+    let (response, mut changes) = match issue(config, client, &source, now, rng) {
         Ok(issued) => issued,
         Err(error) => return TokenOutcome::refused(&error, StoreChanges::default()),
     };
     let mut used = grant;
-    used.rotated = Some(issued.keys.clone());
-    let mut changes = issued.changes;
+    used.rotated = true;
     changes.used_refresh = Some((storage_key(refresh_token.secret()), used));
-    TokenOutcome {
-        response: issued.response,
-        changes,
-    }
+    TokenOutcome { response, changes }
 }
 
-struct Issued {
-    response: http::Response<Vec<u8>>,
-    keys: IssuedKeys,
-    changes: StoreChanges,
+/// What new tokens are made from.
+struct Source<'a> {
+    scope: &'a Scope,
+    user: &'a AuthenticatedUser,
+    nonce: Option<&'a str>,
+    family: &'a str,
 }
 
 fn issue_tokens<R: CryptoRng + ?Sized>(
     config: &ProviderConfig,
     client: &RegisteredClient,
-    scope: &Scope,
-    user: &AuthenticatedUser,
-    nonce: Option<&str>,
+    grant: &CodeGrant,
     now: UnixTime,
     rng: &mut R,
-) -> Result<Issued, OAuthError> {
+) -> Result<(http::Response<Vec<u8>>, StoreChanges), OAuthError> {
+    let source = Source {
+        scope: &grant.scope,
+        user: &grant.user,
+        nonce: grant.nonce.as_deref(),
+        family: &grant.family,
+    };
+    issue(config, client, &source, now, rng)
+}
+
+fn issue<R: CryptoRng + ?Sized>(
+    config: &ProviderConfig,
+    client: &RegisteredClient,
+    source: &Source<'_>,
+    now: UnixTime,
+    rng: &mut R,
+) -> Result<(http::Response<Vec<u8>>, StoreChanges), OAuthError> {
     let lifetimes = config.lifetimes();
     let access_token = AccessToken::generate(rng);
-    let id_token = id_token(config, client, user, scope, nonce, &access_token, now)?;
-    let access_key = storage_key(access_token.secret());
+    let id_token = id_token(
+        config,
+        client,
+        source.user,
+        source.scope,
+        source.nonce,
+        &access_token,
+        now,
+    )?;
     let access_grant = AccessGrant {
         client_id: client.client_id.clone(),
-        scope: scope.clone(),
-        user: user.clone(),
+        scope: source.scope.clone(),
+        user: source.user.clone(),
         expires_at: now.saturating_add(lifetimes.access_token),
+        family: source.family.to_owned(),
     };
     let mut body = json!({
         "access_token": access_token.secret(),
         "token_type": "Bearer",
         "expires_in": lifetimes.access_token.as_secs(),
         "id_token": id_token,
-        "scope": scope.to_string(),
+        "scope": source.scope.to_string(),
     });
     let mut changes = StoreChanges {
-        access: Some((access_key.clone(), access_grant)),
+        access: Some((storage_key(access_token.secret()), access_grant)),
         ..StoreChanges::default()
     };
-    let mut refresh_key = None;
-    if scope.contains("offline_access") {
+    if source.scope.contains("offline_access") {
         let refresh_token = RefreshToken::generate(rng);
-        let key = storage_key(refresh_token.secret());
         body["refresh_token"] = refresh_token.secret().into();
         let grant = RefreshGrant {
             client_id: client.client_id.clone(),
-            scope: scope.clone(),
-            user: user.clone(),
+            scope: source.scope.clone(),
+            user: source.user.clone(),
             expires_at: now.saturating_add(lifetimes.refresh_token),
-            rotated: None,
+            family: source.family.to_owned(),
+            rotated: false,
         };
-        changes.refresh = Some((key.clone(), grant));
-        refresh_key = Some(key);
+        changes.refresh = Some((storage_key(refresh_token.secret()), grant));
     }
-    Ok(Issued {
-        response: json_response(http::StatusCode::OK, &body),
-        keys: IssuedKeys {
-            access: access_key,
-            refresh: refresh_key,
-        },
-        changes,
-    })
+    Ok((json_response(http::StatusCode::OK, &body), changes))
 }
 
 /// The claims the granted scope releases about the person (OIDC Core §5.4).
@@ -725,10 +747,4 @@ pub(crate) fn left_half_hash(alg: Algorithm, token: &str) -> String {
             crate::base64url::encode(&Sha256::digest(token.as_bytes())[..16])
         }
     }
-}
-
-/// Whether a token request used HTTP Basic, to shape an `invalid_client` answer.
-#[must_use]
-pub fn used_basic(request: &TokenRequest) -> bool {
-    request.used_basic()
 }
