@@ -27,7 +27,7 @@ static CONFIG: LazyLock<ProviderConfig> = LazyLock::new(|| {
     let mas = RegisteredClient::new(
         "mas",
         vec!["https://mas.example.com/cb".into()],
-        ClientAuth::ClientSecretBasic(StoredSecret::Plain(ClientSecret::new("secret"))),
+        ClientAuth::ClientSecretBasic(StoredSecret::Plain(ClientSecret::new("secret-0123456789"))),
     );
     let jwt = RegisteredClient::new(
         "jwt",
