@@ -70,6 +70,7 @@ pub mod dpop;
 pub mod identity;
 pub mod jose;
 pub mod json;
+pub mod netpolicy;
 mod origin;
 pub mod pkce;
 pub mod provider;
