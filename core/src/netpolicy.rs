@@ -23,13 +23,15 @@ pub enum Refused {
 }
 
 /// The hardened client's destination rules.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct NetPolicy {
     /// Allow plain `http` (development only).
     pub allow_http: bool,
-    /// Allow private, loopback and link-local destinations (development and tests).
+    /// Allow every private, loopback and link-local destination (development).
     pub allow_private: bool,
+    /// Non-public addresses allowed one by one (a local PDS, a test server).
+    pub allowed: Vec<IpAddr>,
 }
 
 impl NetPolicy {
@@ -39,7 +41,22 @@ impl NetPolicy {
         Self {
             allow_http: false,
             allow_private: false,
+            allowed: Vec::new(),
         }
+    }
+
+    /// Allows plain http.
+    #[must_use]
+    pub fn with_http(mut self) -> Self {
+        self.allow_http = true;
+        self
+    }
+
+    /// Allows one non-public address.
+    #[must_use]
+    pub fn with_allowed(mut self, ip: IpAddr) -> Self {
+        self.allowed.push(ip);
+        self
     }
 
     /// Development: http and local addresses allowed.
@@ -48,6 +65,7 @@ impl NetPolicy {
         Self {
             allow_http: true,
             allow_private: true,
+            allowed: Vec::new(),
         }
     }
 
@@ -67,7 +85,7 @@ impl NetPolicy {
 
     /// Checks an address a name resolved to, before connecting to it.
     pub fn check_ip(&self, ip: IpAddr) -> Result<(), Refused> {
-        if self.allow_private || is_public(ip) {
+        if self.allow_private || is_public(ip) || self.allowed.contains(&ip) {
             Ok(())
         } else {
             Err(Refused::Address(ip))
@@ -213,11 +231,21 @@ mod tests {
         let private_https = NetPolicy {
             allow_http: false,
             allow_private: true,
+            allowed: Vec::new(),
         };
         assert_eq!(
             private_https.check_url(&url("http://127.0.0.1/x")),
             Err(Refused::Scheme)
         );
         assert_eq!(private_https.check_url(&url("https://127.0.0.1/x")), Ok(()));
+        let one = NetPolicy::strict()
+            .with_http()
+            .with_allowed(ip("127.0.0.1"));
+        assert_eq!(one.check_ip(ip("127.0.0.1")), Ok(()));
+        assert_eq!(
+            one.check_ip(ip("127.0.0.2")),
+            Err(Refused::Address(ip("127.0.0.2")))
+        );
+        assert_eq!(one.check_url(&url("http://127.0.0.1:8080/")), Ok(()));
     }
 }
