@@ -35,6 +35,26 @@ pub struct Fetch {
     pub limits: FetchLimits,
 }
 
+impl Fetch {
+    /// A fetch built outside a machine, for testing a runtime adapter's client.
+    #[must_use]
+    pub fn new(id: RequestId, request: http::Request<Vec<u8>>, limits: FetchLimits) -> Self {
+        Self {
+            id,
+            request,
+            limits,
+        }
+    }
+}
+
+impl RequestId {
+    /// An id for a fetch built outside a machine.
+    #[must_use]
+    pub fn new(id: u32) -> Self {
+        Self(id)
+    }
+}
+
 /// Limits the caller's HTTP client enforces for one fetch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -45,6 +65,17 @@ pub struct FetchLimits {
     /// How many redirects to follow; `0` means a redirect is handed back as the
     /// response.
     pub max_redirects: u8,
+}
+
+impl FetchLimits {
+    /// Limits with this body cap and redirect budget.
+    #[must_use]
+    pub fn new(max_body_len: usize, max_redirects: u8) -> Self {
+        Self {
+            max_body_len,
+            max_redirects,
+        }
+    }
 }
 
 /// A DNS TXT lookup to carry out.
