@@ -273,6 +273,9 @@ async fn serve_http(listener: tokio::net::TcpListener, port: u16) {
 #[derive(Default)]
 struct ServerState {
     nonce_counter: u32,
+    /// The `redirect_uri` and `state` of the last pushed request, for the
+    /// authorization endpoint to send the browser back with.
+    pushed: Option<(String, String)>,
 }
 
 fn full(status: u16, body: impl Into<Bytes>, headers: &[(&str, String)]) -> http::Response<Body> {
@@ -321,6 +324,12 @@ async fn route(
         .and_then(|payload| atlogin_core::base64url::decode(&payload).ok())
         .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
         .is_some_and(|claims| claims.get("nonce").is_some());
+    let body = request
+        .into_body()
+        .collect()
+        .await
+        .map(http_body_util::Collected::to_bytes)
+        .unwrap_or_default();
     match (host.as_str(), path.as_str()) {
         (_, "/ok") => full(200, "ok", &[]),
         (_, "/big") => full(200, vec![b'x'; 200 * 1024], &[]),
@@ -396,6 +405,14 @@ async fn route(
                 return json_body(400, &json!({"error": "use_dpop_nonce"}), Some(nonce));
             }
             if path == "/oauth/par" {
+                let form: HashMap<String, String> = url::form_urlencoded::parse(&body)
+                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                    .collect();
+                if let (Some(redirect_uri), Some(pushed_state)) =
+                    (form.get("redirect_uri"), form.get("state"))
+                {
+                    state.lock().await.pushed = Some((redirect_uri.clone(), pushed_state.clone()));
+                }
                 json_body(
                     201,
                     &json!({"request_uri": "urn:ietf:params:oauth:request_uri:req-1", "expires_in": 299}),
@@ -409,6 +426,23 @@ async fn route(
                 )
             }
         }
+        // The user approves at once: back to the client with a code.
+        ("pds.test", "/oauth/authorize") => match state
+            .lock()
+            .await
+            .pushed
+            .clone()
+            .and_then(|(uri, pushed_state)| Some((url::Url::parse(&uri).ok()?, pushed_state)))
+        {
+            Some((mut back, pushed_state)) => {
+                back.query_pairs_mut()
+                    .append_pair("code", "code-1")
+                    .append_pair("state", &pushed_state)
+                    .append_pair("iss", &origin);
+                full(302, "", &[("location", back.to_string())])
+            }
+            None => full(400, "no pushed request", &[]),
+        },
         _ => full(404, "not found", &[]),
     }
 }
