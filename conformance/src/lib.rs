@@ -324,6 +324,15 @@ async fn route(
         .and_then(|payload| atlogin_core::base64url::decode(&payload).ok())
         .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
         .is_some_and(|claims| claims.get("nonce").is_some());
+    let credentials: Vec<&str> = ["authorization", "dpop"]
+        .into_iter()
+        .filter(|name| request.headers().contains_key(*name))
+        .collect();
+    let credentials = if credentials.is_empty() {
+        "none".to_owned()
+    } else {
+        credentials.join(",")
+    };
     let body = request
         .into_body()
         .collect()
@@ -346,6 +355,20 @@ async fn route(
             });
             http::Response::new(BodyExt::boxed(StreamBody::new(chunks)))
         }
+        (_, "/credentials") => full(200, credentials, &[]),
+        ("pds.test", "/redirect-same-origin") => {
+            full(302, "", &[("location", "/credentials".to_owned())])
+        }
+        ("pds.test", "/redirect-cross-origin") => full(
+            302,
+            "",
+            &[("location", format!("http://plc.test:{port}/credentials"))],
+        ),
+        (_, "/redirect-with-big-body") => full(
+            302,
+            vec![b'r'; 16 * 1024],
+            &[("location", "/ok".to_owned())],
+        ),
         (_, "/redirect-private") => full(
             302,
             "",
@@ -652,6 +675,38 @@ macro_rules! conformance_tests {
                     get(&world.url("pds.test", "/redirect/5"), 1024, 2),
                 );
                 assert_eq!(many.err(), Some(TransportError::TooManyRedirects));
+            }
+
+            #[test]
+            fn follows_a_redirect_without_reading_its_body() {
+                let world = World::start();
+                let response = adapter()
+                    .fetch(
+                        &world.setup(),
+                        get(&world.url("pds.test", "/redirect-with-big-body"), 1024, 1),
+                    )
+                    .expect("the redirect's body is not the answer");
+                assert_eq!(response.body(), b"ok");
+            }
+
+            #[test]
+            fn keeps_credentials_only_on_same_origin_redirects() {
+                let world = World::start();
+                let with_credentials = |path: &str| {
+                    let mut fetch = get(&world.url("pds.test", path), 1024, 1);
+                    let headers = fetch.request.headers_mut();
+                    headers.insert("authorization", "DPoP token".parse().expect("value"));
+                    headers.insert("dpop", "proof".parse().expect("value"));
+                    fetch
+                };
+                let same = adapter()
+                    .fetch(&world.setup(), with_credentials("/redirect-same-origin"))
+                    .expect("answer");
+                assert_eq!(same.body(), b"authorization,dpop");
+                let cross = adapter()
+                    .fetch(&world.setup(), with_credentials("/redirect-cross-origin"))
+                    .expect("answer");
+                assert_eq!(cross.body(), b"none");
             }
 
             #[test]

@@ -13,6 +13,7 @@
 use std::error::Error;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_std::io::{ReadExt, WriteExt};
 use async_std::net::TcpListener;
@@ -61,13 +62,24 @@ async fn wait_for_callback(listener: &TcpListener) -> Result<String, Box<dyn Err
     loop {
         let (mut stream, _) = listener.accept().await?;
         let mut head = Vec::new();
-        let mut buffer = [0u8; 1024];
-        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 * 1024 {
-            let read = stream.read(&mut buffer).await?;
-            if read == 0 {
-                break;
+        let read_head = async {
+            let mut buffer = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 * 1024 {
+                let read = stream.read(&mut buffer).await?;
+                if read == 0 {
+                    break;
+                }
+                head.extend_from_slice(&buffer[..read]);
             }
-            head.extend_from_slice(&buffer[..read]);
+            Ok::<_, std::io::Error>(())
+        };
+        // A browser may open a connection and send nothing on it (a
+        // speculative preconnect): give up on it rather than wait forever.
+        if !matches!(
+            async_std::future::timeout(Duration::from_secs(5), read_head).await,
+            Ok(Ok(()))
+        ) {
+            continue;
         }
         let head = String::from_utf8_lossy(&head);
         let target = head.split(' ').nth(1).unwrap_or_default();

@@ -100,12 +100,9 @@ impl Fetcher {
                 .policy
                 .check_url(&url)
                 .map_err(|refused| TransportError::Blocked(refused.to_string()))?;
-            let response = self.exchange(&url, &request, cap).await?;
-            let status = response.status();
-            if status.is_redirection()
-                && fetch.limits.max_redirects > 0
-                && request.method() == http::Method::GET
-            {
+            let follows = fetch.limits.max_redirects > 0 && request.method() == http::Method::GET;
+            let response = self.exchange(&url, &request, cap, follows).await?;
+            if follows && response.status().is_redirection() {
                 let location = response
                     .headers()
                     .get(http::header::LOCATION)
@@ -120,6 +117,9 @@ impl Fetcher {
                         .as_str()
                         .parse()
                         .map_err(|_| TransportError::Blocked("bad redirect".into()))?;
+                    if next.origin() != url.origin() {
+                        strip_credentials(request.headers_mut());
+                    }
                     continue;
                 }
             }
@@ -190,6 +190,7 @@ impl Fetcher {
         url: &url::Url,
         request: &http::Request<Vec<u8>>,
         cap: usize,
+        follows: bool,
     ) -> Result<Response, TransportError> {
         let tcp = self.connect(url).await?;
         let outgoing = outgoing(url, request)?;
@@ -212,9 +213,9 @@ impl Fetcher {
                 },
             )
             .await?;
-            send(FuturesIo::new(stream), outgoing, cap).await
+            send(FuturesIo::new(stream), outgoing, cap, follows).await
         } else {
-            send(FuturesIo::new(tcp), outgoing, cap).await
+            send(FuturesIo::new(tcp), outgoing, cap, follows).await
         }
     }
 
@@ -283,16 +284,23 @@ fn outgoing(
         http::header::USER_AGENT,
         http::HeaderValue::from_static(USER_AGENT),
     );
+    // One request per connection.
+    out.headers_mut().insert(
+        http::header::CONNECTION,
+        http::HeaderValue::from_static("close"),
+    );
     Ok(out)
 }
 
 /// Sends `request` over a fresh HTTP/1.1 connection and reads the body chunk by
-/// chunk, refusing more than `cap` bytes. The connection is driven in this same
-/// future: no task is spawned, whatever executor polls it.
+/// chunk, refusing more than `cap` bytes; a redirect that `follows` leaves its
+/// body unread. The connection is driven in this same future: no task is
+/// spawned, whatever executor polls it.
 async fn send<T>(
     io: FuturesIo<T>,
     request: http::Request<Full<Bytes>>,
     cap: usize,
+    follows: bool,
 ) -> Result<Response, TransportError>
 where
     T: futures_lite::io::AsyncRead + futures_lite::io::AsyncWrite + Unpin + Send + 'static,
@@ -306,6 +314,12 @@ where
             .await
             .map_err(|e| TransportError::Connect(e.to_string()))?;
         let (parts, mut body) = response.into_parts();
+        if follows
+            && parts.status.is_redirection()
+            && parts.headers.contains_key(http::header::LOCATION)
+        {
+            return Ok(http::Response::from_parts(parts, Vec::new()));
+        }
         let declared = parts
             .headers
             .get(http::header::CONTENT_LENGTH)
@@ -327,13 +341,21 @@ where
         Ok(http::Response::from_parts(parts, bytes))
     };
     let drive = async {
-        match connection.await {
-            Err(e) => Err(TransportError::Connect(e.to_string())),
-            // The exchange itself reports a connection that ended early.
-            Ok(()) => std::future::pending().await,
-        }
+        // Whatever ends the connection reaches the exchange too, as an error on
+        // the request or the body; an error after the last byte (a reset, a TLS
+        // close without close_notify) must not throw a whole response away.
+        let _ = connection.await;
+        std::future::pending().await
     };
     futures_lite::future::or(exchange, drive).await
+}
+
+/// Drops what authenticates a request before it follows a redirect to another
+/// origin.
+fn strip_credentials(headers: &mut http::HeaderMap) {
+    headers.remove(http::header::AUTHORIZATION);
+    headers.remove(http::header::COOKIE);
+    headers.remove("dpop");
 }
 
 fn resolver(config: &DriverConfig) -> Result<Resolver<AsyncIoRuntime>, DriverError> {

@@ -46,7 +46,10 @@ impl Resolve for CheckedResolver {
         let dns = self.dns.clone();
         let policy = self.policy.clone();
         Box::pin(async move {
-            let found = dns.lookup_ip(name.as_str()).await?;
+            // Fully qualified: no search domain from resolv.conf may be appended
+            // to a name that came from a handle or a DID document.
+            let fqdn = format!("{}.", name.as_str().trim_end_matches('.'));
+            let found = dns.lookup_ip(fqdn.as_str()).await?;
             let mut allowed = Vec::new();
             let mut refused = None;
             for ip in found.iter() {
@@ -159,6 +162,9 @@ impl Fetcher {
                         .parse()
                         .map_err(|_| TransportError::Blocked("bad redirect".into()))?;
                     *request.uri_mut() = uri;
+                    if next.origin() != url.origin() {
+                        strip_credentials(request.headers_mut());
+                    }
                     continue;
                 }
             }
@@ -198,6 +204,14 @@ impl Fetcher {
             Err(error) => TxtAnswer::Failed(error.to_string()),
         }
     }
+}
+
+/// Drops what authenticates a request before it follows a redirect to another
+/// origin.
+fn strip_credentials(headers: &mut http::HeaderMap) {
+    headers.remove(http::header::AUTHORIZATION);
+    headers.remove(http::header::COOKIE);
+    headers.remove("dpop");
 }
 
 fn resolver(config: &DriverConfig) -> Result<TokioResolver, DriverError> {
