@@ -47,6 +47,8 @@ pub struct Setup {
     pub total_timeout: Duration,
     /// Body cap.
     pub max_body_len: usize,
+    /// Extra trusted root certificates, DER encoded.
+    pub root_certificates: Vec<Vec<u8>>,
 }
 
 /// What the suite asks of an adapter; each call may build a fresh driver from
@@ -90,6 +92,10 @@ pub struct World {
     pub dns: SocketAddr,
     /// A server that accepts connections and never answers.
     pub silent: SocketAddr,
+    /// The HTTP server again, over TLS, with a certificate for `pds.test` only.
+    pub https: SocketAddr,
+    /// The test CA that signed that certificate, DER encoded.
+    pub root_certificate: Vec<u8>,
 }
 
 impl Drop for World {
@@ -113,7 +119,8 @@ impl World {
             .enable_all()
             .build()
             .expect("runtime");
-        let (http, dns, silent) = runtime.block_on(async {
+        let (root_certificate, tls) = test_pki();
+        let (http, dns, silent, https) = runtime.block_on(async {
             let http = tokio::net::TcpListener::bind("127.0.0.1:0")
                 .await
                 .expect("bind http");
@@ -123,11 +130,16 @@ impl World {
             let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
                 .await
                 .expect("bind silent");
+            let https = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind https");
             let addrs = (
                 http.local_addr().expect("addr"),
                 dns.local_addr().expect("addr"),
                 silent.local_addr().expect("addr"),
+                https.local_addr().expect("addr"),
             );
+            tokio::spawn(serve_https(https, addrs.3.port(), tls));
             tokio::spawn(serve_http(http, addrs.0.port()));
             tokio::spawn(serve_dns(dns));
             tokio::spawn(serve_silent(silent));
@@ -138,6 +150,8 @@ impl World {
             http,
             dns,
             silent,
+            https,
+            root_certificate,
         }
     }
 
@@ -152,6 +166,18 @@ impl World {
             connect_timeout: Duration::from_secs(2),
             total_timeout: Duration::from_secs(3),
             max_body_len: 64 * 1024,
+            root_certificates: Vec::new(),
+        }
+    }
+
+    /// A production setup for the TLS server: https only, 127.0.0.1 the one
+    /// non-public address allowed, the test CA trusted.
+    #[must_use]
+    pub fn tls_setup(&self) -> Setup {
+        Setup {
+            policy: NetPolicy::strict().with_allowed(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST)),
+            root_certificates: vec![self.root_certificate.clone()],
+            ..self.setup()
         }
     }
 
@@ -249,6 +275,53 @@ async fn serve_silent(listener: tokio::net::TcpListener) {
     while let Ok((stream, _)) = listener.accept().await {
         // Accept, then never read or answer.
         held.push(stream);
+    }
+}
+
+/// A test CA and, signed by it, a server certificate for `pds.test`: the CA's DER
+/// and the server's TLS configuration.
+fn test_pki() -> (Vec<u8>, Arc<rustls::ServerConfig>) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca =
+        CertifiedIssuer::self_signed(ca_params, KeyPair::generate().expect("key")).expect("CA");
+    let server_key = KeyPair::generate().expect("key");
+    let server = CertificateParams::new(vec!["pds.test".to_owned()])
+        .expect("params")
+        .signed_by(&server_key, &ca)
+        .expect("certificate");
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(server_key.serialize_der().into());
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_no_client_auth()
+    .with_single_cert(vec![server.der().clone()], key)
+    .expect("server config");
+    (ca.der().to_vec(), Arc::new(config))
+}
+
+async fn serve_https(listener: tokio::net::TcpListener, port: u16, tls: Arc<rustls::ServerConfig>) {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let state = Arc::new(tokio::sync::Mutex::new(ServerState::default()));
+    while let Ok((stream, _)) = listener.accept().await {
+        let acceptor = acceptor.clone();
+        let state = state.clone();
+        tokio::spawn(async move {
+            // A client that refuses the certificate ends the handshake here.
+            let Ok(stream) = acceptor.accept(stream).await else {
+                return;
+            };
+            let service = service_fn(move |request| {
+                let state = state.clone();
+                async move { Ok::<_, std::convert::Infallible>(route(request, port, &state).await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
     }
 }
 
@@ -501,7 +574,7 @@ macro_rules! conformance_tests {
             use atlogin_core::identity::{AtIdentifier, Mode};
             use atlogin_core::netpolicy::NetPolicy;
             use atlogin_core::transport::{TransportError, TxtAnswer};
-            use $crate::{ALICE_DID, ALICE_HANDLE, Adapter, World, get};
+            use $crate::{ALICE_DID, ALICE_HANDLE, Adapter, Setup, World, get};
 
             fn adapter() -> impl Adapter {
                 $adapter
@@ -707,6 +780,41 @@ macro_rules! conformance_tests {
                     .fetch(&world.setup(), with_credentials("/redirect-cross-origin"))
                     .expect("answer");
                 assert_eq!(cross.body(), b"none");
+            }
+
+            #[test]
+            fn fetches_over_tls_checking_the_certificate() {
+                let world = World::start();
+                let port = world.https.port();
+                let ok = adapter()
+                    .fetch(
+                        &world.tls_setup(),
+                        get(&format!("https://pds.test:{port}/ok"), 1024, 0),
+                    )
+                    .expect("the test CA is trusted and the name matches");
+                assert_eq!(ok.body(), b"ok");
+                // The certificate is for pds.test, not for another name of the host.
+                let wrong_name = adapter().fetch(
+                    &world.tls_setup(),
+                    get(&format!("https://loopback.test:{port}/ok"), 1024, 0),
+                );
+                assert!(
+                    matches!(wrong_name, Err(TransportError::Connect(_))),
+                    "{wrong_name:?}"
+                );
+                // Without the test CA the chain does not verify.
+                let untrusted = Setup {
+                    root_certificates: Vec::new(),
+                    ..world.tls_setup()
+                };
+                let unknown_ca = adapter().fetch(
+                    &untrusted,
+                    get(&format!("https://pds.test:{port}/ok"), 1024, 0),
+                );
+                assert!(
+                    matches!(unknown_ca, Err(TransportError::Connect(_))),
+                    "{unknown_ca:?}"
+                );
             }
 
             #[test]

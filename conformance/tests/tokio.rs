@@ -22,11 +22,14 @@ fn block_on<F: Future>(future: F) -> F::Output {
 }
 
 fn driver(setup: &Setup) -> Driver {
-    let config = DriverConfig::default()
+    let mut config = DriverConfig::default()
         .with_policy(setup.policy.clone())
         .with_nameservers(vec![setup.nameserver])
         .with_timeouts(setup.connect_timeout, setup.total_timeout)
         .with_max_body_len(setup.max_body_len);
+    for root in &setup.root_certificates {
+        config = config.with_root_certificate(root.clone());
+    }
     Driver::new(config).expect("driver")
 }
 
