@@ -22,6 +22,7 @@ use atlogin_core::client::{
 use atlogin_core::identity::{AtIdentifier, IdentityConfig, IdentityError, ResolvedIdentity};
 use atlogin_core::netpolicy::NetPolicy;
 use atlogin_core::transport::{Fetch, Response, TransportError, TxtAnswer};
+use atlogin_driver::{Driver, DriverConfig, Transport};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::Frame;
@@ -80,6 +81,91 @@ pub trait Adapter {
         callback: &CallbackParams,
         client: Arc<ClientConfig>,
     ) -> Result<VerifiedLogin, ClientError>;
+}
+
+/// Runs a future to its end on one executor: how a test calls into a runtime.
+pub trait BlockOn {
+    /// Blocks the thread until `future` is done.
+    fn block_on<F: Future>(&self, future: F) -> F::Output;
+}
+
+/// The [`Adapter`] of a driver built on `atlogin-driver` with the transport `T`,
+/// polled by the executor `E`; each call builds a fresh driver from the setup.
+#[derive(Debug)]
+pub struct DriverAdapter<T, E> {
+    executor: E,
+    transport: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T, E> DriverAdapter<T, E> {
+    /// The driver with transport `T`, run by `executor`.
+    pub fn new(executor: E) -> Self {
+        Self {
+            executor,
+            transport: std::marker::PhantomData,
+        }
+    }
+}
+
+fn driver<T: Transport>(setup: &Setup) -> Driver<T> {
+    let mut config = DriverConfig::default()
+        .with_policy(setup.policy.clone())
+        .with_nameservers(vec![setup.nameserver])
+        .with_timeouts(setup.connect_timeout, setup.total_timeout)
+        .with_max_body_len(setup.max_body_len);
+    for root in &setup.root_certificates {
+        config = config.with_root_certificate(root.clone());
+    }
+    Driver::new(config).expect("the driver builds")
+}
+
+impl<T: Transport, E: BlockOn> Adapter for DriverAdapter<T, E> {
+    fn fetch(&self, setup: &Setup, fetch: Fetch) -> Result<Response, TransportError> {
+        self.executor
+            .block_on(async { driver::<T>(setup).fetcher().fetch(fetch).await })
+    }
+
+    fn lookup_txt(&self, setup: &Setup, name: &str) -> TxtAnswer {
+        self.executor
+            .block_on(async { driver::<T>(setup).fetcher().lookup_txt(name).await })
+    }
+
+    fn resolve_identity(
+        &self,
+        setup: &Setup,
+        identifier: AtIdentifier,
+        config: &IdentityConfig,
+    ) -> Result<ResolvedIdentity, IdentityError> {
+        self.executor.block_on(async {
+            driver::<T>(setup)
+                .resolve_identity(identifier, config)
+                .await
+        })
+    }
+
+    fn start_login(
+        &self,
+        setup: &Setup,
+        request: LoginRequest,
+        client: Arc<ClientConfig>,
+    ) -> Result<LoginStarted, ClientError> {
+        self.executor
+            .block_on(async { driver::<T>(setup).start_login(request, client).await })
+    }
+
+    fn complete_login(
+        &self,
+        setup: &Setup,
+        pending: PendingLogin,
+        callback: &CallbackParams,
+        client: Arc<ClientConfig>,
+    ) -> Result<VerifiedLogin, ClientError> {
+        self.executor.block_on(async {
+            driver::<T>(setup)
+                .complete_login(pending, callback, client)
+                .await
+        })
+    }
 }
 
 /// The scripted servers, running until dropped.

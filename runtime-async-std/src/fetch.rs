@@ -8,24 +8,16 @@ use std::time::Duration;
 
 use async_io::{Async, Timer};
 use atlogin_core::transport::{Fetch, Response, TransportError, TxtAnswer};
+use atlogin_driver::hardening::{self, Hop, USER_AGENT};
+use atlogin_driver::{DriverConfig, DriverError, Transport, dns};
 use bytes::Bytes;
 use futures_rustls::TlsConnector;
 use futures_rustls::pki_types::ServerName;
 use hickory_resolver::Resolver;
-use hickory_resolver::config::{NameServerConfig, ResolverConfig};
-use hickory_resolver::proto::rr::RData;
 use http_body_util::{BodyExt, Full};
 use smol_hyper::rt::FuturesIo;
 
-use super::dns::AsyncIoRuntime;
-use super::{DriverConfig, DriverError};
-
-/// The `User-Agent` of every request.
-const USER_AGENT: &str = concat!(
-    "atlogin/",
-    env!("CARGO_PKG_VERSION"),
-    " (+https://github.com/atlogin/atlogin)"
-);
+use crate::dns::AsyncIoRuntime;
 
 /// The hardened client: HTTP with the destination policy, body cap, timeouts and
 /// redirect budget, and DNS TXT lookups.
@@ -52,10 +44,9 @@ async fn within<T>(limit: Duration, on_timeout: T, future: impl Future<Output = 
     .await
 }
 
-impl Fetcher {
-    /// Builds the client and the resolver.
-    pub fn new(config: DriverConfig) -> Result<Self, DriverError> {
-        let dns = resolver(&config)?;
+impl Transport for Fetcher {
+    fn from_config(config: DriverConfig) -> Result<Self, DriverError> {
+        let dns = dns::resolver(&config, AsyncIoRuntime)?;
         let mut roots = rustls::RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
         };
@@ -79,87 +70,43 @@ impl Fetcher {
         })
     }
 
-    /// Carries out one fetch under the policy, the limits and the total timeout.
-    pub async fn fetch(&self, fetch: Fetch) -> Result<Response, TransportError> {
+    fn fetch(&self, fetch: Fetch) -> impl Future<Output = Result<Response, TransportError>> + Send {
         within(
             self.config.total_timeout,
             Err(TransportError::Timeout),
-            self.fetch_inner(fetch),
+            hardening::with_redirects(
+                &self.config.policy,
+                self.config.max_body_len,
+                fetch,
+                |hop| self.exchange(hop),
+            ),
         )
-        .await
     }
 
-    async fn fetch_inner(&self, fetch: Fetch) -> Result<Response, TransportError> {
-        let cap = fetch.limits.max_body_len.min(self.config.max_body_len);
-        let mut request = fetch.request;
-        let mut hops = 0u8;
-        loop {
-            let url = url::Url::parse(&request.uri().to_string())
-                .map_err(|_| TransportError::Blocked("not an absolute URL".into()))?;
-            self.config
-                .policy
-                .check_url(&url)
-                .map_err(|refused| TransportError::Blocked(refused.to_string()))?;
-            let follows = fetch.limits.max_redirects > 0 && request.method() == http::Method::GET;
-            let response = self.exchange(&url, &request, cap, follows).await?;
-            if follows && response.status().is_redirection() {
-                let location = response
-                    .headers()
-                    .get(http::header::LOCATION)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| url.join(v).ok());
-                if let Some(next) = location {
-                    hops += 1;
-                    if hops > fetch.limits.max_redirects {
-                        return Err(TransportError::TooManyRedirects);
-                    }
-                    *request.uri_mut() = next
-                        .as_str()
-                        .parse()
-                        .map_err(|_| TransportError::Blocked("bad redirect".into()))?;
-                    if next.origin() != url.origin() {
-                        strip_credentials(request.headers_mut());
-                    }
-                    continue;
-                }
-            }
-            return Ok(response);
-        }
+    fn lookup_txt(&self, name: &str) -> impl Future<Output = TxtAnswer> + Send {
+        dns::lookup_txt(&self.dns, name)
     }
+}
 
+impl Fetcher {
     /// The addresses `url`'s host may be reached at, every one checked.
     async fn addresses(&self, url: &url::Url) -> Result<Vec<SocketAddr>, TransportError> {
         let port = url
             .port_or_known_default()
             .ok_or_else(|| TransportError::Blocked("no port".into()))?;
-        let policy = &self.config.policy;
         let ips: Vec<IpAddr> = match url.host() {
             Some(url::Host::Ipv4(ip)) => vec![IpAddr::V4(ip)],
             Some(url::Host::Ipv6(ip)) => vec![IpAddr::V6(ip)],
-            Some(url::Host::Domain(name)) => {
-                let fqdn = format!("{}.", name.trim_end_matches('.'));
-                self.dns
-                    .lookup_ip(fqdn.as_str())
-                    .await
-                    .map_err(|e| TransportError::Connect(format!("resolving {name}: {e}")))?
-                    .iter()
-                    .collect()
-            }
+            Some(url::Host::Domain(name)) => self
+                .dns
+                .lookup_ip(dns::fully_qualified(name).as_str())
+                .await
+                .map_err(|e| TransportError::Connect(format!("resolving {name}: {e}")))?
+                .iter()
+                .collect(),
             None => return Err(TransportError::Blocked("no host".into())),
         };
-        let mut allowed = Vec::new();
-        let mut refused = None;
-        for ip in ips {
-            match policy.check_ip(ip) {
-                Ok(()) => allowed.push(SocketAddr::new(ip, port)),
-                Err(refusal) => refused = Some(refusal),
-            }
-        }
-        match (allowed.is_empty(), refused) {
-            (true, Some(refusal)) => Err(TransportError::Blocked(refusal.to_string())),
-            (true, None) => Err(TransportError::Connect("the name has no address".into())),
-            _ => Ok(allowed),
-        }
+        hardening::checked_addresses(&self.config.policy, ips, port)
     }
 
     /// Connects to the first checked address that answers in time.
@@ -185,15 +132,11 @@ impl Fetcher {
     }
 
     /// One request and its capped response, on a fresh connection.
-    async fn exchange(
-        &self,
-        url: &url::Url,
-        request: &http::Request<Vec<u8>>,
-        cap: usize,
-        follows: bool,
-    ) -> Result<Response, TransportError> {
+    async fn exchange(&self, hop: Hop) -> Result<Response, TransportError> {
+        let url = &hop.url;
+        let (cap, follows) = (hop.max_body_len, hop.follows_redirects);
         let tcp = self.connect(url).await?;
-        let outgoing = outgoing(url, request)?;
+        let outgoing = outgoing(url, &hop.request)?;
         if url.scheme() == "https" {
             let name = match url.host() {
                 Some(url::Host::Domain(name)) => ServerName::try_from(name.to_owned())
@@ -216,39 +159,6 @@ impl Fetcher {
             send(FuturesIo::new(stream), outgoing, cap, follows).await
         } else {
             send(FuturesIo::new(tcp), outgoing, cap, follows).await
-        }
-    }
-
-    /// Looks up the TXT records of `name`.
-    pub async fn lookup_txt(&self, name: &str) -> TxtAnswer {
-        let fqdn = format!("{name}.");
-        match self.dns.txt_lookup(fqdn.as_str()).await {
-            Ok(lookup) => {
-                let records: Vec<String> = lookup
-                    .answers()
-                    .iter()
-                    .filter_map(|record| match &record.data {
-                        RData::TXT(txt) => {
-                            let joined: Vec<u8> = txt
-                                .txt_data
-                                .iter()
-                                .flat_map(|part| part.iter().copied())
-                                .collect();
-                            String::from_utf8(joined).ok()
-                        }
-                        _ => None,
-                    })
-                    .collect();
-                if records.is_empty() {
-                    TxtAnswer::NoRecords
-                } else {
-                    TxtAnswer::Records(records)
-                }
-            }
-            Err(error) if error.is_no_records_found() || error.is_nx_domain() => {
-                TxtAnswer::NoRecords
-            }
-            Err(error) => TxtAnswer::Failed(error.to_string()),
         }
     }
 }
@@ -314,10 +224,7 @@ where
             .await
             .map_err(|e| TransportError::Connect(e.to_string()))?;
         let (parts, mut body) = response.into_parts();
-        if follows
-            && parts.status.is_redirection()
-            && parts.headers.contains_key(http::header::LOCATION)
-        {
+        if hardening::is_followed_redirect(follows, parts.status, &parts.headers) {
             return Ok(http::Response::from_parts(parts, Vec::new()));
         }
         let declared = parts
@@ -348,35 +255,4 @@ where
         std::future::pending().await
     };
     futures_lite::future::or(exchange, drive).await
-}
-
-/// Drops what authenticates a request before it follows a redirect to another
-/// origin.
-fn strip_credentials(headers: &mut http::HeaderMap) {
-    headers.remove(http::header::AUTHORIZATION);
-    headers.remove(http::header::COOKIE);
-    headers.remove("dpop");
-}
-
-fn resolver(config: &DriverConfig) -> Result<Resolver<AsyncIoRuntime>, DriverError> {
-    let builder = match &config.nameservers {
-        Some(servers) => {
-            let name_servers = servers
-                .iter()
-                .map(|server| {
-                    let mut ns = NameServerConfig::udp_and_tcp(server.ip());
-                    for connection in &mut ns.connections {
-                        connection.port = server.port();
-                    }
-                    ns
-                })
-                .collect();
-            Resolver::builder_with_config(
-                ResolverConfig::from_parts(None, Vec::new(), name_servers),
-                AsyncIoRuntime,
-            )
-        }
-        None => Resolver::builder(AsyncIoRuntime).map_err(|e| DriverError::Dns(e.to_string()))?,
-    };
-    builder.build().map_err(|e| DriverError::Dns(e.to_string()))
 }

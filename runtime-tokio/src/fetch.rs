@@ -1,30 +1,20 @@
-//! The hardened HTTP client and the DNS TXT lookup.
+//! The hardened HTTP client and the DNS TXT lookup, on tokio.
 
 use std::error::Error as StdError;
 use std::fmt;
-use std::net::SocketAddr;
+use std::future::Future;
 use std::sync::Arc;
 
-use atlogin_core::netpolicy::{NetPolicy, Refused};
 use atlogin_core::transport::{Fetch, Response, TransportError, TxtAnswer};
+use atlogin_driver::hardening::{self, Hop, USER_AGENT};
+use atlogin_driver::{DriverConfig, DriverError, Transport, dns};
 use hickory_resolver::TokioResolver;
-use hickory_resolver::config::{NameServerConfig, ResolverConfig};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
-use hickory_resolver::proto::rr::RData;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
-
-use super::{DriverConfig, DriverError};
-
-/// The `User-Agent` of every request.
-const USER_AGENT: &str = concat!(
-    "atlogin/",
-    env!("CARGO_PKG_VERSION"),
-    " (+https://github.com/atlogin/atlogin)"
-);
 
 /// A destination the policy refused, carried through reqwest's error chain.
 #[derive(Debug)]
-struct Blocked(Refused);
+struct Blocked(TransportError);
 
 impl fmt::Display for Blocked {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -38,7 +28,7 @@ impl StdError for Blocked {}
 /// allows: reqwest connects to exactly what this returns.
 struct CheckedResolver {
     dns: Arc<TokioResolver>,
-    policy: NetPolicy,
+    policy: atlogin_core::netpolicy::NetPolicy,
 }
 
 impl Resolve for CheckedResolver {
@@ -46,24 +36,13 @@ impl Resolve for CheckedResolver {
         let dns = self.dns.clone();
         let policy = self.policy.clone();
         Box::pin(async move {
-            // Fully qualified: no search domain from resolv.conf may be appended
-            // to a name that came from a handle or a DID document.
-            let fqdn = format!("{}.", name.as_str().trim_end_matches('.'));
-            let found = dns.lookup_ip(fqdn.as_str()).await?;
-            let mut allowed = Vec::new();
-            let mut refused = None;
-            for ip in found.iter() {
-                match policy.check_ip(ip) {
-                    Ok(()) => allowed.push(SocketAddr::new(ip, 0)),
-                    Err(refusal) => refused = Some(refusal),
-                }
-            }
-            match (allowed.is_empty(), refused) {
-                // Every address was refused: say why, rather than "not found".
-                (true, Some(refusal)) => {
-                    Err(Box::new(Blocked(refusal)) as Box<dyn StdError + Send + Sync>)
-                }
-                _ => Ok(Box::new(allowed.into_iter()) as Addrs),
+            let found = dns
+                .lookup_ip(dns::fully_qualified(name.as_str()).as_str())
+                .await?;
+            // reqwest puts the URL's port on each address.
+            match hardening::checked_addresses(&policy, found.iter(), 0) {
+                Ok(allowed) => Ok(Box::new(allowed.into_iter()) as Addrs),
+                Err(error) => Err(Box::new(Blocked(error)) as Box<dyn StdError + Send + Sync>),
             }
         })
     }
@@ -85,10 +64,9 @@ impl fmt::Debug for Fetcher {
     }
 }
 
-impl Fetcher {
-    /// Builds the client and the resolver.
-    pub fn new(config: DriverConfig) -> Result<Self, DriverError> {
-        let dns = Arc::new(resolver(&config)?);
+impl Transport for Fetcher {
+    fn from_config(config: DriverConfig) -> Result<Self, DriverError> {
+        let dns = Arc::new(dns::resolver(&config, TokioRuntimeProvider::default())?);
         let mut roots = rustls::RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
         };
@@ -119,131 +97,42 @@ impl Fetcher {
         Ok(Self { http, dns, config })
     }
 
-    /// Carries out one fetch under the policy, the limits and the total timeout.
-    pub async fn fetch(&self, fetch: Fetch) -> Result<Response, TransportError> {
-        match tokio::time::timeout(self.config.total_timeout, self.fetch_inner(fetch)).await {
+    async fn fetch(&self, fetch: Fetch) -> Result<Response, TransportError> {
+        let all = hardening::with_redirects(
+            &self.config.policy,
+            self.config.max_body_len,
+            fetch,
+            |hop| self.exchange(hop),
+        );
+        match tokio::time::timeout(self.config.total_timeout, all).await {
             Ok(result) => result,
             Err(_) => Err(TransportError::Timeout),
         }
     }
 
-    async fn fetch_inner(&self, fetch: Fetch) -> Result<Response, TransportError> {
-        let cap = fetch.limits.max_body_len.min(self.config.max_body_len);
-        let mut request = fetch.request;
-        let mut hops = 0u8;
-        loop {
-            let url = url::Url::parse(&request.uri().to_string())
-                .map_err(|_| TransportError::Blocked("not an absolute URL".into()))?;
-            self.config
-                .policy
-                .check_url(&url)
-                .map_err(|refused| TransportError::Blocked(refused.to_string()))?;
-            let method = request.method().clone();
-            let outgoing = reqwest::Request::try_from(clone_request(&request))
-                .map_err(|_| TransportError::Blocked("the request is malformed".into()))?;
-            let response = self.http.execute(outgoing).await.map_err(transport_error)?;
-            let status = response.status();
-            if status.is_redirection()
-                && fetch.limits.max_redirects > 0
-                && method == http::Method::GET
-            {
-                let location = response
-                    .headers()
-                    .get(http::header::LOCATION)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| url.join(v).ok());
-                if let Some(next) = location {
-                    hops += 1;
-                    if hops > fetch.limits.max_redirects {
-                        return Err(TransportError::TooManyRedirects);
-                    }
-                    let uri = next
-                        .as_str()
-                        .parse()
-                        .map_err(|_| TransportError::Blocked("bad redirect".into()))?;
-                    *request.uri_mut() = uri;
-                    if next.origin() != url.origin() {
-                        strip_credentials(request.headers_mut());
-                    }
-                    continue;
-                }
-            }
-            return read_capped(response, cap).await;
-        }
-    }
-
-    /// Looks up the TXT records of `name`.
-    pub async fn lookup_txt(&self, name: &str) -> TxtAnswer {
-        let fqdn = format!("{name}.");
-        match self.dns.txt_lookup(fqdn.as_str()).await {
-            Ok(lookup) => {
-                let records: Vec<String> = lookup
-                    .answers()
-                    .iter()
-                    .filter_map(|record| match &record.data {
-                        RData::TXT(txt) => {
-                            let joined: Vec<u8> = txt
-                                .txt_data
-                                .iter()
-                                .flat_map(|part| part.iter().copied())
-                                .collect();
-                            String::from_utf8(joined).ok()
-                        }
-                        _ => None,
-                    })
-                    .collect();
-                if records.is_empty() {
-                    TxtAnswer::NoRecords
-                } else {
-                    TxtAnswer::Records(records)
-                }
-            }
-            Err(error) if error.is_no_records_found() || error.is_nx_domain() => {
-                TxtAnswer::NoRecords
-            }
-            Err(error) => TxtAnswer::Failed(error.to_string()),
-        }
+    fn lookup_txt(&self, name: &str) -> impl Future<Output = TxtAnswer> + Send {
+        dns::lookup_txt(&self.dns, name)
     }
 }
 
-/// Drops what authenticates a request before it follows a redirect to another
-/// origin.
-fn strip_credentials(headers: &mut http::HeaderMap) {
-    headers.remove(http::header::AUTHORIZATION);
-    headers.remove(http::header::COOKIE);
-    headers.remove("dpop");
-}
-
-fn resolver(config: &DriverConfig) -> Result<TokioResolver, DriverError> {
-    let provider = TokioRuntimeProvider::default();
-    let builder = match &config.nameservers {
-        Some(servers) => {
-            let name_servers = servers
-                .iter()
-                .map(|server| {
-                    let mut ns = NameServerConfig::udp_and_tcp(server.ip());
-                    for connection in &mut ns.connections {
-                        connection.port = server.port();
-                    }
-                    ns
-                })
-                .collect();
-            TokioResolver::builder_with_config(
-                ResolverConfig::from_parts(None, Vec::new(), name_servers),
-                provider,
-            )
+impl Fetcher {
+    /// One request; the body read under the cap unless it is a redirect to follow.
+    async fn exchange(&self, hop: Hop) -> Result<Response, TransportError> {
+        let outgoing = reqwest::Request::try_from(hop.request)
+            .map_err(|_| TransportError::Blocked("the request is malformed".into()))?;
+        let response = self.http.execute(outgoing).await.map_err(transport_error)?;
+        if hardening::is_followed_redirect(
+            hop.follows_redirects,
+            response.status(),
+            response.headers(),
+        ) {
+            let mut head = http::Response::new(Vec::new());
+            *head.status_mut() = response.status();
+            *head.headers_mut() = response.headers().clone();
+            return Ok(head);
         }
-        None => TokioResolver::builder_tokio().map_err(|e| DriverError::Dns(e.to_string()))?,
-    };
-    builder.build().map_err(|e| DriverError::Dns(e.to_string()))
-}
-
-fn clone_request(request: &http::Request<Vec<u8>>) -> http::Request<Vec<u8>> {
-    let mut copy = http::Request::new(request.body().clone());
-    *copy.method_mut() = request.method().clone();
-    *copy.uri_mut() = request.uri().clone();
-    *copy.headers_mut() = request.headers().clone();
-    copy
+        read_capped(response, hop.max_body_len).await
+    }
 }
 
 /// Reads the body chunk by chunk, refusing more than `cap` bytes.
@@ -274,7 +163,7 @@ fn transport_error(error: reqwest::Error) -> TransportError {
     let mut source: Option<&(dyn StdError + 'static)> = Some(&error);
     while let Some(current) = source {
         if let Some(Blocked(refused)) = current.downcast_ref::<Blocked>() {
-            return TransportError::Blocked(refused.to_string());
+            return refused.clone();
         }
         source = current.source();
     }
