@@ -63,7 +63,7 @@ pub trait Transport: Send + Sync + Sized + 'static {
 pub struct DriverConfig {
     /// Which schemes and addresses may be reached.
     pub policy: NetPolicy,
-        /// The longest a connection may take to open: on async-std, per address
+    /// The longest a connection may take to open: on async-std, per address
     /// tried and again for the TLS handshake; on tokio, as reqwest applies it.
     /// [`total_timeout`](Self::total_timeout) bounds the whole request either
     /// way.
