@@ -1,0 +1,122 @@
+//! The `atlogin` command.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime};
+
+use atlogin_core::jose::crypto::DefaultProvider;
+use atlogin_core::time::UnixTime;
+use atlogin_server::keys::{KeySet, KeyStore};
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Sign in to Matrix with a Bluesky / AT Protocol identity.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Cli {
+    /// Where atlogin keeps its keys and state.
+    #[arg(long, env = "ATLOGIN_STATE_DIR", default_value_os_t = default_state_dir())]
+    state_dir: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Manage the signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Lists the keys of both sets, with their state.
+    List,
+    /// Adds a fresh key per algorithm, which new tokens use at once; the keys it
+    /// replaces stay published for the grace period.
+    Rotate {
+        /// Which set.
+        #[arg(value_enum)]
+        set: SetArg,
+        /// How long the replaced keys stay published, in days.
+        #[arg(long, default_value_t = 7)]
+        grace_days: u64,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum SetArg {
+    /// The keys that sign ID tokens.
+    IdToken,
+    /// The atproto client's assertion keys.
+    AtprotoClient,
+}
+
+impl From<SetArg> for KeySet {
+    fn from(set: SetArg) -> Self {
+        match set {
+            SetArg::IdToken => Self::IdToken,
+            SetArg::AtprotoClient => Self::AtprotoClient,
+        }
+    }
+}
+
+/// `$XDG_STATE_HOME/atlogin`, else `~/.local/state/atlogin`, else `./atlogin-state`.
+fn default_state_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir).join("atlogin");
+    }
+    if let Some(home) = std::env::var_os("HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(home).join(".local/state/atlogin");
+    }
+    PathBuf::from("atlogin-state")
+}
+
+fn now() -> UnixTime {
+    #[expect(clippy::disallowed_methods, reason = "the binary owns the clock")]
+    let now = SystemTime::now();
+    UnixTime::from_system_time(now)
+}
+
+#[expect(clippy::print_stdout, reason = "the command's output")]
+fn run(cli: &Cli) -> Result<(), Box<dyn std::error::Error>> {
+    let store = KeyStore::open(&cli.state_dir, DefaultProvider::get())?;
+    let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    match &cli.command {
+        Command::Keys(KeysCommand::List) => {
+            for set in [KeySet::IdToken, KeySet::AtprotoClient] {
+                for key in store.load(set)? {
+                    let state = match key.retires {
+                        None => "current".to_owned(),
+                        Some(at) if key.is_live(now()) => format!("retires at {}", at.as_secs()),
+                        Some(_) => "retired".to_owned(),
+                    };
+                    println!(
+                        "{set:?}\t{}\t{}\t{state}",
+                        key.signing.algorithm().as_str(),
+                        key.kid()
+                    );
+                }
+            }
+        }
+        Command::Keys(KeysCommand::Rotate { set, grace_days }) => {
+            let grace = Duration::from_secs(grace_days.saturating_mul(24 * 3600));
+            for key in store.rotate((*set).into(), now(), grace, &mut rng)? {
+                println!("added {} {}", key.signing.algorithm().as_str(), key.kid());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    match run(&Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            #[expect(clippy::print_stderr, reason = "the command's error")]
+            {
+                eprintln!("atlogin: {error}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
