@@ -1,11 +1,12 @@
 //! The `atlogin` command.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
 use atlogin_core::jose::crypto::DefaultProvider;
 use atlogin_core::time::UnixTime;
+use atlogin_server::config;
 use atlogin_server::keys::{KeySet, KeyStore};
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -25,6 +26,11 @@ enum Command {
     /// Manage the signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Checks a configuration file and names every problem with its line.
+    CheckConfig {
+        /// The file.
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -79,9 +85,13 @@ fn now() -> UnixTime {
 
 #[expect(clippy::print_stdout, reason = "the command's output")]
 fn run(cli: &Cli) -> Result<(), Box<dyn std::error::Error>> {
+    if let Command::CheckConfig { file } = &cli.command {
+        return check_config(file);
+    }
     let store = KeyStore::open(&cli.state_dir, DefaultProvider::get())?;
     let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
     match &cli.command {
+        Command::CheckConfig { .. } => {}
         Command::Keys(KeysCommand::List) => {
             for set in [KeySet::IdToken, KeySet::AtprotoClient] {
                 for key in store.load(set)? {
@@ -106,6 +116,33 @@ fn run(cli: &Cli) -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     Ok(())
+}
+
+/// `atlogin check-config`: prints each problem and fails when there is one.
+#[expect(clippy::print_stdout, reason = "the command's output")]
+fn check_config(file: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let mode = std::fs::metadata(file)?.permissions().mode();
+    let env = |name: &str| std::env::var(name).ok();
+    let read_file = |path: &Path| std::fs::read_to_string(path);
+    let problems = config::check(
+        &text,
+        &config::Surroundings {
+            file_is_shared: mode & 0o044 != 0,
+            env: &env,
+            read_file: &read_file,
+        },
+    );
+    for problem in &problems {
+        println!("{}: {problem}", file.display());
+    }
+    if problems.is_empty() {
+        println!("{}: no problems found", file.display());
+        Ok(())
+    } else {
+        Err(format!("{} problem(s) in {}", problems.len(), file.display()).into())
+    }
 }
 
 fn main() -> ExitCode {

@@ -1,0 +1,201 @@
+//! The configuration check, on text and through `atlogin check-config`.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::Path;
+use std::process::Command;
+
+use atlogin_server::config::{self, Problem, Surroundings};
+
+fn env(name: &str) -> Option<String> {
+    (name == "MAS_SECRET").then(|| "an-env-secret-of-enough-length".to_owned())
+}
+
+fn read_file(path: &Path) -> std::io::Result<String> {
+    match path.to_str() {
+        Some("/run/secrets/db") => Ok("postgres://atlogin@db/atlogin\n".to_owned()),
+        Some("/run/secrets/short") => Ok("short\n".to_owned()),
+        _ => Err(std::io::Error::from(std::io::ErrorKind::NotFound)),
+    }
+}
+
+fn check(text: &str, file_is_shared: bool) -> Vec<Problem> {
+    config::check(
+        text,
+        &Surroundings {
+            file_is_shared,
+            env: &env,
+            read_file: &read_file,
+        },
+    )
+}
+
+fn lines(problems: &[Problem]) -> Vec<(Option<usize>, &str)> {
+    problems
+        .iter()
+        .map(|p| (p.line, p.message.as_str()))
+        .collect()
+}
+
+const GOOD: &str = r#"
+public_url = "https://login.example.com"
+listen = "0.0.0.0:9411"
+trusted_proxies = ["127.0.0.1", "::1"]
+
+[store]
+kind = "postgres"
+url_file = "/run/secrets/db"
+
+[log]
+format = "json"
+
+[lifetimes]
+code = 60
+access_token = 300
+
+[[clients]]
+client_id = "mas"
+redirect_uris = ["https://mas.example.com/upstream/callback/01H8PKNWKKRPCBW4YGH1RWV279"]
+secret_env = "MAS_SECRET"
+id_token_alg = "ES256"
+
+[[clients]]
+client_id = "synapse"
+redirect_uris = ["https://matrix.example.com/_synapse/client/oidc/callback"]
+auth = "client_secret_post"
+secret = "an-inline-secret-of-enough-length"
+"#;
+
+#[test]
+fn a_complete_configuration_passes() {
+    assert_eq!(check(GOOD, false), []);
+    assert_eq!(check("", false), [], "no file content means the defaults");
+}
+
+#[test]
+fn every_problem_is_named_with_its_line() {
+    let text = r#"public_url = "http://login.example.com"
+listen = "somewhere"
+trusted_proxies = ["10.0.0.0/8"]
+
+[store]
+kind = "postgres"
+
+[log]
+format = "yaml"
+
+[lifetimes]
+code = 3600
+id_token = 0
+
+[[clients]]
+client_id = "mas"
+redirect_uris = ["https://mas.example.com/cb#frag"]
+secret_file = "/run/secrets/short"
+
+[[clients]]
+client_id = "mas"
+redirect_uris = []
+auth = "none"
+secret_env = "MAS_SECRET"
+id_token_alg = "HS256"
+"#;
+    let problems = check(text, false);
+    let found = lines(&problems);
+    let expect_at = |line: usize, needle: &str| {
+        assert!(
+            found
+                .iter()
+                .any(|(l, m)| *l == Some(line) && m.contains(needle)),
+            "no problem at line {line} containing {needle:?} in {found:#?}"
+        );
+    };
+    expect_at(1, "public_url must be https");
+    expect_at(2, "listen must be an address");
+    expect_at(3, "trusted_proxies holds IP addresses");
+    expect_at(6, "give one of `url_file`, `url_env` or `url`");
+    expect_at(9, "log.format");
+    expect_at(12, "lifetimes.code must be at most 600");
+    expect_at(13, "lifetimes.id_token must be at least one second");
+    expect_at(17, "redirect URI must have no fragment");
+    expect_at(18, "at least 16 bytes");
+    expect_at(21, "registered twice");
+    expect_at(22, "at least one redirect URI");
+    expect_at(24, "has no secret");
+    expect_at(25, "id_token_alg");
+    assert_eq!(problems.len(), 13, "{found:#?}");
+}
+
+#[test]
+fn syntax_errors_and_unknown_keys_have_lines() {
+    let broken = check("listen = \"127.0.0.1:1\"\n\n[store\nkind = 1\n", false);
+    assert_eq!(broken.len(), 1);
+    assert_eq!(broken[0].line, Some(3), "{}", broken[0]);
+    let unknown = check("[log]\nformat = \"text\"\ncolour = \"blue\"\n", false);
+    assert_eq!(unknown.len(), 1);
+    assert_eq!(unknown[0].line, Some(3), "{}", unknown[0]);
+    assert!(unknown[0].message.contains("colour"), "{}", unknown[0]);
+}
+
+#[test]
+fn inline_secrets_need_a_private_file_and_sources_are_exclusive() {
+    let inline = r#"
+[[clients]]
+client_id = "synapse"
+redirect_uris = ["https://matrix.example.com/_synapse/client/oidc/callback"]
+secret = "an-inline-secret-of-enough-length"
+"#;
+    assert_eq!(check(inline, false), []);
+    let shared = check(inline, true);
+    assert_eq!(lines(&shared).len(), 1);
+    assert_eq!(shared[0].line, Some(5));
+    assert!(shared[0].message.contains("chmod 600"), "{}", shared[0]);
+
+    let both = format!("{inline}secret_env = \"MAS_SECRET\"\n");
+    let problems = check(&both, false);
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].line, Some(6));
+    assert!(problems[0].message.contains("only one"), "{}", problems[0]);
+
+    let missing_env = inline.replace(
+        "secret = \"an-inline-secret-of-enough-length\"",
+        "secret_env = \"NOT_SET_ANYWHERE\"",
+    );
+    let problems = check(&missing_env, false);
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].message.contains("NOT_SET_ANYWHERE is not set"),
+        "{}",
+        problems[0]
+    );
+}
+
+#[test]
+fn the_command_prints_each_problem_and_fails() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = dir.path().join("bad.toml");
+    fs::write(&bad, "listen = \"nowhere\"\n\n[log]\nformat = \"yaml\"\n").expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_atlogin"))
+        .arg("check-config")
+        .arg(&bad)
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("bad.toml: line 1: listen"), "{stdout}");
+    assert!(stdout.contains("bad.toml: line 4: log.format"), "{stdout}");
+
+    let good = dir.path().join("good.toml");
+    fs::write(&good, "listen = \"127.0.0.1:9411\"\n").expect("write");
+    fs::set_permissions(&good, fs::Permissions::from_mode(0o600)).expect("chmod");
+    let out = Command::new(env!("CARGO_BIN_EXE_atlogin"))
+        .arg("check-config")
+        .arg(&good)
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
