@@ -160,10 +160,22 @@ impl fmt::Debug for Surroundings<'_> {
 }
 
 /// Parses `text`; a syntax error or a value of the wrong type is one problem.
+///
+/// The parser's message can quote the value it choked on; on a line that holds
+/// a secret or a database URL it is replaced, so no secret reaches the output.
 pub fn parse(text: &str) -> Result<Config, Problem> {
-    toml::from_str(text).map_err(|error| Problem {
-        line: error.span().map(|span| line_of(text, &span)),
-        message: error.message().trim_end().to_owned(),
+    toml::from_str(text).map_err(|error| {
+        let line = error.span().map(|span| line_of(text, &span));
+        let holds_secret = line.and_then(|n| text.lines().nth(n - 1)).is_some_and(|l| {
+            let key = l.split('=').next().unwrap_or_default();
+            key.contains("secret") || key.contains("url")
+        });
+        let message = if holds_secret {
+            "this value has the wrong type (not shown: it may be a secret)".to_owned()
+        } else {
+            error.message().trim_end().to_owned()
+        };
+        Problem { line, message }
     })
 }
 

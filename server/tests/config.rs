@@ -138,6 +138,19 @@ fn syntax_errors_and_unknown_keys_have_lines() {
 }
 
 #[test]
+fn a_wrongly_typed_secret_is_not_echoed() {
+    let text = "[store]\nkind = \"postgres\"\nurl = 12345678987654321\n";
+    let problems = check(text, false);
+    assert_eq!(problems.len(), 1);
+    assert_eq!(problems[0].line, Some(3));
+    assert!(
+        !problems[0].message.contains("12345678987654321"),
+        "{}",
+        problems[0]
+    );
+}
+
+#[test]
 fn inline_secrets_need_a_private_file_and_sources_are_exclusive() {
     let inline = r#"
 [[clients]]
