@@ -15,6 +15,28 @@ pub const USER_AGENT: &str = concat!(
     " (+https://github.com/atlogin/atlogin)"
 );
 
+/// The TLS client configuration of both adapters: the *ring* provider, safe
+/// protocol versions, the webpki roots plus `extra_roots`, no client auth.
+pub fn tls_config(extra_roots: &[Vec<u8>]) -> Result<rustls::ClientConfig, crate::DriverError> {
+    let mut roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    for der in extra_roots {
+        roots
+            .add(der.clone().into())
+            .map_err(|e| crate::DriverError::Http(e.to_string()))?;
+    }
+    Ok(
+        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| crate::DriverError::Http(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth(),
+    )
+}
+
 /// One request on the wire, as the redirect loop hands it to an adapter.
 #[derive(Debug)]
 pub struct Hop {

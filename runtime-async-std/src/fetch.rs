@@ -47,21 +47,7 @@ async fn within<T>(limit: Duration, on_timeout: T, future: impl Future<Output = 
 impl Transport for Fetcher {
     fn from_config(config: DriverConfig) -> Result<Self, DriverError> {
         let dns = dns::resolver(&config, AsyncIoRuntime)?;
-        let mut roots = rustls::RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        };
-        for der in &config.extra_roots {
-            roots
-                .add(der.clone().into())
-                .map_err(|e| DriverError::Http(e.to_string()))?;
-        }
-        let mut tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| DriverError::Http(e.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        let mut tls = hardening::tls_config(&config.extra_roots)?;
         tls.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Self {
             tls: TlsConnector::from(Arc::new(tls)),

@@ -67,21 +67,7 @@ impl fmt::Debug for Fetcher {
 impl Transport for Fetcher {
     fn from_config(config: DriverConfig) -> Result<Self, DriverError> {
         let dns = Arc::new(dns::resolver(&config, TokioRuntimeProvider::default())?);
-        let mut roots = rustls::RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        };
-        for der in &config.extra_roots {
-            roots
-                .add(der.clone().into())
-                .map_err(|e| DriverError::Http(e.to_string()))?;
-        }
-        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| DriverError::Http(e.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        let tls = hardening::tls_config(&config.extra_roots)?;
         let http = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
             .dns_resolver(Arc::new(CheckedResolver {
