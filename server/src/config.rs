@@ -161,22 +161,26 @@ impl fmt::Debug for Surroundings<'_> {
 
 /// Parses `text`; a syntax error or a value of the wrong type is one problem.
 ///
-/// The parser's message can quote the value it choked on; on a line that holds
-/// a secret or a database URL it is replaced, so no secret reaches the output.
+/// The parser's message can quote the value it choked on, which may be a
+/// secret or a database URL: quoted text is left out of the message.
 pub fn parse(text: &str) -> Result<Config, Problem> {
-    toml::from_str(text).map_err(|error| {
-        let line = error.span().map(|span| line_of(text, &span));
-        let holds_secret = line.and_then(|n| text.lines().nth(n - 1)).is_some_and(|l| {
-            let key = l.split('=').next().unwrap_or_default();
-            key.contains("secret") || key.contains("url")
-        });
-        let message = if holds_secret {
-            "this value has the wrong type (not shown: it may be a secret)".to_owned()
-        } else {
-            error.message().trim_end().to_owned()
-        };
-        Problem { line, message }
+    toml::from_str(text).map_err(|error| Problem {
+        line: error.span().map(|span| line_of(text, &span)),
+        message: without_quoted_values(error.message().trim_end()),
     })
+}
+
+/// `message` with the text between each pair of double quotes replaced by `…`.
+fn without_quoted_values(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    for (i, piece) in message.split('"').enumerate() {
+        if i > 0 {
+            out.push('"');
+        }
+        // Odd pieces sit between quotes.
+        out.push_str(if i % 2 == 1 { "…" } else { piece });
+    }
+    out
 }
 
 /// Parses and checks `text`: every problem found, each with its line.

@@ -13,8 +13,10 @@
 
 use std::fmt;
 use std::fs;
-use std::io::Write as _;
-use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
+use std::io::{Read as _, Write as _};
+use std::os::unix::fs::{
+    DirBuilderExt as _, MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _,
+};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -27,6 +29,7 @@ use atlogin_core::secret::SecretBytes;
 use atlogin_core::time::UnixTime;
 use rand_core::CryptoRng;
 use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
 
 /// The size of generated RSA keys, in bits.
 const RSA_BITS: usize = 2048;
@@ -105,12 +108,12 @@ struct KeyFile {
     created: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     retires: Option<u64>,
-    /// ES256: the private JWK.
+    /// ES256: the private scalar, base64url.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    jwk: Option<serde_json::Value>,
+    d: Option<Zeroizing<String>>,
     /// RS256: the PKCS#8 DER, base64url.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pkcs8: Option<String>,
+    pkcs8: Option<Zeroizing<String>>,
 }
 
 /// A loaded key with its bookkeeping.
@@ -185,7 +188,7 @@ impl KeyStore {
             }
         }
         keys.retain(|k| k.is_live(now));
-        keys.sort_by_key(|k| (k.created, k.retires.is_none()));
+        sort_for_signing(&mut keys);
         Ok(keys)
     }
 
@@ -200,17 +203,17 @@ impl KeyStore {
     ) -> Result<Vec<StoredKey>, KeyStoreError> {
         let retires = now.saturating_add(grace);
         let dir = self.root.join(set.folder());
-        for key in self.load(set)? {
-            if key.retires.is_none() {
-                let path = dir.join(format!("{}.json", key.kid()));
-                let mut file = read_key_file(&path)?;
-                file.retires = Some(retires.as_secs());
-                write_key_file(&path, &file)?;
-            }
-        }
+        let replaced = self.load(set)?;
+        // The new keys first: a failure leaves the current keys current.
         let mut fresh = Vec::new();
         for &alg in set.algorithms() {
             fresh.push(self.generate(set, alg, now, rng)?);
+        }
+        for key in replaced.iter().filter(|k| k.retires.is_none()) {
+            let path = dir.join(format!("{}.json", key.kid()));
+            let mut file = read_key_file(&path)?;
+            file.retires = Some(retires.as_secs());
+            write_key_file(&path, &file)?;
         }
         Ok(fresh)
     }
@@ -231,22 +234,28 @@ impl KeyStore {
             })?;
             let path = entry.path();
             if path.extension().is_some_and(|e| e == "json") {
-                keys.push(self.decode(&path, &read_key_file(&path)?)?);
+                keys.push(self.decode(set, &path, &read_key_file(&path)?)?);
             }
         }
-        keys.sort_by_key(|k| (k.created, k.retires.is_none()));
+        sort_for_signing(&mut keys);
         Ok(keys)
     }
 
-    fn decode(&self, path: &Path, file: &KeyFile) -> Result<StoredKey, KeyStoreError> {
+    fn decode(&self, set: KeySet, path: &Path, file: &KeyFile) -> Result<StoredKey, KeyStoreError> {
         let invalid = |reason| KeyStoreError::Invalid {
             path: path.to_owned(),
             reason,
         };
-        let loaded = match (file.alg.as_str(), &file.jwk, &file.pkcs8) {
-            ("ES256", Some(jwk), None) => {
-                let key = EcPrivateKey::from_jwk_json(jwk.to_string().as_bytes())
-                    .map_err(|_| invalid("the private JWK does not parse"))?;
+        if !set.algorithms().iter().any(|alg| alg.as_str() == file.alg) {
+            return Err(invalid("this set holds no key of that algorithm"));
+        }
+        let loaded = match (file.alg.as_str(), &file.d, &file.pkcs8) {
+            ("ES256", Some(d), None) => {
+                let scalar = Zeroizing::new(
+                    base64url::decode_array::<32>(d).map_err(|_| invalid("bad private scalar"))?,
+                );
+                let key = EcPrivateKey::from_scalar(&scalar)
+                    .map_err(|_| invalid("the private scalar is not a P-256 key"))?;
                 self.provider
                     .load_es256(&key)
                     .map_err(|_| invalid("the key is rejected"))?
@@ -278,16 +287,15 @@ impl KeyStore {
         now: UnixTime,
         rng: &mut R,
     ) -> Result<StoredKey, KeyStoreError> {
-        let (loaded, jwk, pkcs8) = match alg {
+        let (loaded, d, pkcs8) = match alg {
             Algorithm::Es256 => {
                 let key = EcPrivateKey::generate(rng);
-                let jwk: serde_json::Value = serde_json::from_str(&key.to_jwk_json(None))
-                    .map_err(|_| KeyStoreError::Generate)?;
+                let d = Zeroizing::new(base64url::encode(&*Zeroizing::new(key.scalar())));
                 let loaded = self
                     .provider
                     .load_es256(&key)
                     .map_err(|_| KeyStoreError::Generate)?;
-                (loaded, Some(jwk), None)
+                (loaded, Some(d), None)
             }
             Algorithm::Rs256 => {
                 use rsa::pkcs8::EncodePrivateKey as _;
@@ -300,7 +308,11 @@ impl KeyStore {
                         der.as_bytes().to_vec(),
                     )))
                     .map_err(|_| KeyStoreError::Generate)?;
-                (loaded, None, Some(base64url::encode(der.as_bytes())))
+                (
+                    loaded,
+                    None,
+                    Some(Zeroizing::new(base64url::encode(der.as_bytes()))),
+                )
             }
             _ => return Err(KeyStoreError::Generate),
         };
@@ -311,7 +323,7 @@ impl KeyStore {
             alg: alg.as_str().to_owned(),
             created: now.as_secs(),
             retires: None,
-            jwk,
+            d,
             pkcs8,
         };
         let path = self.root.join(set.folder()).join(format!("{kid}.json"));
@@ -329,6 +341,14 @@ fn thumbprint_kid(signing: &JwsSigningKey) -> String {
     signing.public_jwk().thumbprint().to_string()
 }
 
+/// Orders keys so that, per algorithm, the key that signs comes last: retired
+/// keys before current ones, then by creation, then by `kid` (a stable order).
+fn sort_for_signing(keys: &mut [StoredKey]) {
+    keys.sort_by(|a, b| {
+        (a.retires.is_none(), a.created, a.kid()).cmp(&(b.retires.is_none(), b.created, b.kid()))
+    });
+}
+
 fn create_private_dir(path: &Path) -> Result<(), KeyStoreError> {
     fs::DirBuilder::new()
         .recursive(true)
@@ -338,18 +358,27 @@ fn create_private_dir(path: &Path) -> Result<(), KeyStoreError> {
             path: path.to_owned(),
             source,
         })?;
-    check_private(path, "700")
+    let meta = fs::symlink_metadata(path).map_err(|source| KeyStoreError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    check_owned_private(path, &meta, "700")?;
+    if !meta.is_dir() {
+        return Err(KeyStoreError::Invalid {
+            path: path.to_owned(),
+            reason: "not a folder (a symbolic link is not accepted)",
+        });
+    }
+    Ok(())
 }
 
-/// Refuses a file or folder that group or others may read.
-fn check_private(path: &Path, fix: &'static str) -> Result<(), KeyStoreError> {
-    let mode = fs::metadata(path)
-        .map_err(|source| KeyStoreError::Io {
-            path: path.to_owned(),
-            source,
-        })?
-        .permissions()
-        .mode();
+/// Refuses what group or others may read, or another user owns.
+fn check_owned_private(
+    path: &Path,
+    meta: &fs::Metadata,
+    fix: &'static str,
+) -> Result<(), KeyStoreError> {
+    let mode = meta.permissions().mode();
     if mode & 0o077 != 0 {
         return Err(KeyStoreError::Exposed {
             path: path.to_owned(),
@@ -357,40 +386,74 @@ fn check_private(path: &Path, fix: &'static str) -> Result<(), KeyStoreError> {
             fix,
         });
     }
+    if meta.uid() != rustix::process::geteuid().as_raw() {
+        return Err(KeyStoreError::Invalid {
+            path: path.to_owned(),
+            reason: "owned by another user",
+        });
+    }
     Ok(())
 }
 
+/// Reads a key file: a regular file, not a symbolic link, with one name, owned
+/// by this user and private to it.
 fn read_key_file(path: &Path) -> Result<KeyFile, KeyStoreError> {
-    check_private(path, "600")?;
-    let io = |source| KeyStoreError::Io {
+    use rustix::fs::{Mode, OFlags};
+    let io = |source: std::io::Error| KeyStoreError::Io {
         path: path.to_owned(),
         source,
     };
-    let len = fs::metadata(path).map_err(io)?.len();
-    if len > MAX_KEY_FILE_LEN {
-        return Err(KeyStoreError::Invalid {
-            path: path.to_owned(),
-            reason: "too large",
-        });
-    }
-    let bytes = zeroize::Zeroizing::new(fs::read(path).map_err(io)?);
-    serde_json::from_slice(&bytes).map_err(|_| KeyStoreError::Invalid {
+    let invalid = |reason| KeyStoreError::Invalid {
         path: path.to_owned(),
-        reason: "not the expected JSON",
-    })
+        reason,
+    };
+    // NOFOLLOW refuses a symbolic link; NONBLOCK keeps a FIFO from hanging the open.
+    let fd = rustix::fs::open(
+        path,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|errno| {
+        if errno == rustix::io::Errno::LOOP {
+            invalid("a symbolic link is not accepted")
+        } else {
+            io(errno.into())
+        }
+    })?;
+    let mut file = fs::File::from(fd);
+    let meta = file.metadata().map_err(io)?;
+    if !meta.is_file() {
+        return Err(invalid("not a regular file"));
+    }
+    check_owned_private(path, &meta, "600")?;
+    if meta.nlink() != 1 {
+        return Err(invalid("the file has other names (hard links)"));
+    }
+    let cap = usize::try_from(MAX_KEY_FILE_LEN).unwrap_or(usize::MAX);
+    let mut bytes = Zeroizing::new(Vec::with_capacity(cap + 1));
+    (&mut file)
+        .take(MAX_KEY_FILE_LEN + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() > cap {
+        return Err(invalid("too large"));
+    }
+    serde_json::from_slice(&bytes).map_err(|_| invalid("not the expected JSON"))
 }
 
 /// Writes `file` to `path` atomically: a fresh 0600 file beside it, synced,
-/// then renamed over it.
+/// renamed over it, and the folder synced so the rename survives a crash.
 fn write_key_file(path: &Path, file: &KeyFile) -> Result<(), KeyStoreError> {
     let io = |source| KeyStoreError::Io {
         path: path.to_owned(),
         source,
     };
-    let bytes = zeroize::Zeroizing::new(serde_json::to_vec_pretty(file).map_err(|e| io(e.into()))?);
-    let temporary = path.with_extension("json.new");
-    // A leftover from a crash is ours to replace.
-    let _ = fs::remove_file(&temporary);
+    let cap = usize::try_from(MAX_KEY_FILE_LEN).unwrap_or(usize::MAX);
+    // Sized up front so that no reallocation leaves key bytes behind.
+    let mut bytes = Zeroizing::new(Vec::with_capacity(cap));
+    serde_json::to_writer_pretty(&mut *bytes, file).map_err(|e| io(e.into()))?;
+    // A name of this process's own; create_new refuses to follow or reuse anything.
+    let temporary = path.with_extension(format!("json.{}.new", std::process::id()));
     let mut out = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -400,5 +463,10 @@ fn write_key_file(path: &Path, file: &KeyFile) -> Result<(), KeyStoreError> {
     out.write_all(&bytes).map_err(io)?;
     out.sync_all().map_err(io)?;
     fs::rename(&temporary, path).map_err(io)?;
+    if let Some(folder) = path.parent() {
+        fs::File::open(folder)
+            .and_then(|f| f.sync_all())
+            .map_err(io)?;
+    }
     Ok(())
 }

@@ -129,7 +129,7 @@ fn check_config(file: &Path) -> Result<(), Box<dyn std::error::Error>> {
     let problems = config::check(
         &text,
         &config::Surroundings {
-            file_is_shared: mode & 0o044 != 0,
+            file_is_shared: mode & 0o077 != 0,
             env: &env,
             read_file: &read_file,
         },

@@ -138,16 +138,17 @@ fn syntax_errors_and_unknown_keys_have_lines() {
 }
 
 #[test]
-fn a_wrongly_typed_secret_is_not_echoed() {
-    let text = "[store]\nkind = \"postgres\"\nurl = 12345678987654321\n";
-    let problems = check(text, false);
+fn a_wrongly_placed_secret_is_not_echoed() {
+    let problems = check("store = \"postgres://atlogin:hunter2@db/atlogin\"\n", false);
     assert_eq!(problems.len(), 1);
-    assert_eq!(problems[0].line, Some(3));
-    assert!(
-        !problems[0].message.contains("12345678987654321"),
-        "{}",
-        problems[0]
+    assert_eq!(problems[0].line, Some(1));
+    assert!(!problems[0].message.contains("hunter2"), "{}", problems[0]);
+    let problems = check(
+        "[log]\nformat = \"text\"\nlevel = [\"s3cret-value\"]\n",
+        false,
     );
+    assert_eq!(problems.len(), 1);
+    assert!(!problems[0].message.contains("s3cret"), "{}", problems[0]);
 }
 
 #[test]

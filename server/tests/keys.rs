@@ -40,8 +40,12 @@ fn first_start_generates_private_files_and_later_starts_load_them() {
     let first = store(dir.path())
         .load_or_generate(KeySet::IdToken, T0, &mut rng(1))
         .expect("generated");
-    let algs: Vec<Algorithm> = first.iter().map(|k| k.signing.algorithm()).collect();
-    assert_eq!(algs, [Algorithm::Rs256, Algorithm::Es256]);
+    let mut algs: Vec<&str> = first
+        .iter()
+        .map(|k| k.signing.algorithm().as_str())
+        .collect();
+    algs.sort_unstable();
+    assert_eq!(algs, ["ES256", "RS256"]);
     let client = store(dir.path())
         .load_or_generate(KeySet::AtprotoClient, T0, &mut rng(2))
         .expect("generated");
@@ -152,25 +156,102 @@ fn refuses_a_key_file_whose_kid_is_not_its_key() {
     file["kid"] = json!("someone-else");
     fs::write(&path, serde_json::to_vec(&file).expect("json")).expect("write");
     let error = keys.load(KeySet::AtprotoClient).expect_err("refused");
-    assert!(matches!(error, KeyStoreError::Invalid { .. }), "{error}");
+    assert!(error.to_string().contains("kid does not match"), "{error}");
 }
 
 #[test]
 fn debug_output_shows_no_key_material() {
     let dir = tempfile::tempdir().expect("tempdir");
     let made = store(dir.path())
-        .load_or_generate(KeySet::AtprotoClient, T0, &mut rng(1))
+        .load_or_generate(KeySet::IdToken, T0, &mut rng(1))
         .expect("generated");
-    let path = dir
-        .path()
-        .join("keys/atproto-client")
-        .join(format!("{}.json", made[0].kid()));
-    let file: serde_json::Value =
-        serde_json::from_slice(&fs::read(&path).expect("read")).expect("json");
-    let d = file["jwk"]["d"]
-        .as_str()
-        .expect("the private scalar is stored");
-    let debug = format!("{:?}", made[0]);
-    assert!(debug.contains(made[0].kid()), "{debug}");
-    assert!(!debug.contains(d), "{debug}");
+    for key in &made {
+        let path = dir
+            .path()
+            .join("keys/id-token")
+            .join(format!("{}.json", key.kid()));
+        let file: serde_json::Value =
+            serde_json::from_slice(&fs::read(&path).expect("read")).expect("json");
+        let private = file["d"]
+            .as_str()
+            .or(file["pkcs8"].as_str())
+            .expect("the private key is stored");
+        let debug = format!("{key:?}");
+        assert!(debug.contains(key.kid()), "{debug}");
+        assert!(!debug.contains(&private[..24]), "{debug}");
+    }
+}
+
+#[test]
+fn the_newest_current_key_signs_even_when_made_in_the_same_second() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let keys = store(dir.path());
+    let old = keys
+        .load_or_generate(KeySet::IdToken, T0, &mut rng(1))
+        .expect("generated");
+    // Rotated in the very second the first keys were made.
+    let fresh = keys
+        .rotate(KeySet::IdToken, T0, Duration::from_secs(3600), &mut rng(2))
+        .expect("rotated");
+    let published = keys
+        .load_or_generate(KeySet::IdToken, T0, &mut rng(3))
+        .expect("loaded");
+    assert_eq!(published.len(), 4);
+    // Per algorithm, the last key (the one core signs with) is the fresh one.
+    for alg in [Algorithm::Rs256, Algorithm::Es256] {
+        let last = published
+            .iter()
+            .rev()
+            .find(|k| k.signing.algorithm() == alg)
+            .expect("a key");
+        assert!(fresh.iter().any(|f| f.kid() == last.kid()), "{alg:?}");
+        assert!(old.iter().all(|o| o.kid() != last.kid()), "{alg:?}");
+    }
+}
+
+#[test]
+fn refuses_symbolic_links_misnamed_files_and_foreign_algorithms() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let keys = store(dir.path());
+    let made = keys
+        .load_or_generate(KeySet::IdToken, T0, &mut rng(1))
+        .expect("generated");
+    let id_folder = dir.path().join("keys/id-token");
+    let client_folder = dir.path().join("keys/atproto-client");
+    fs::create_dir_all(&client_folder).expect("folder");
+    fs::set_permissions(&client_folder, fs::Permissions::from_mode(0o700)).expect("chmod");
+    let rsa = made
+        .iter()
+        .find(|k| k.signing.algorithm() == Algorithm::Rs256)
+        .expect("rsa");
+    let rsa_path = id_folder.join(format!("{}.json", rsa.kid()));
+
+    // An RS256 key placed among the atproto client's ES256 keys.
+    let foreign = client_folder.join(format!("{}.json", rsa.kid()));
+    fs::copy(&rsa_path, &foreign).expect("copy");
+    fs::set_permissions(&foreign, fs::Permissions::from_mode(0o600)).expect("chmod");
+    let error = keys.load(KeySet::AtprotoClient).expect_err("refused");
+    assert!(
+        error.to_string().contains("no key of that algorithm"),
+        "{error}"
+    );
+    fs::remove_file(&foreign).expect("rm");
+
+    // A symbolic link to a valid key file.
+    let link = client_folder.join("link.json");
+    std::os::unix::fs::symlink(&rsa_path, &link).expect("symlink");
+    let error = keys.load(KeySet::AtprotoClient).expect_err("refused");
+    assert!(error.to_string().contains("symbolic link"), "{error}");
+    fs::remove_file(&link).expect("rm");
+
+    // A valid key under another key's name.
+    let es = made
+        .iter()
+        .find(|k| k.signing.algorithm() == Algorithm::Es256)
+        .expect("es");
+    let misnamed = id_folder.join("misnamed.json");
+    fs::copy(id_folder.join(format!("{}.json", es.kid())), &misnamed).expect("copy");
+    fs::set_permissions(&misnamed, fs::Permissions::from_mode(0o600)).expect("chmod");
+    let error = keys.load(KeySet::IdToken).expect_err("refused");
+    assert!(error.to_string().contains("kid does not match"), "{error}");
 }
