@@ -9,8 +9,8 @@
 //! Secrets (client secrets, the database URL) can be read from a file
 //! (`secret_file`, `url_file`) or an environment variable (`secret_env`,
 //! `url_env`) so they need not sit in the configuration; an inline value is
-//! accepted only in a file its owner alone can read. `ATLOGIN_PUBLIC_URL`
-//! overrides `public_url`.
+//! accepted only in a file its owner alone can read. `ATLOGIN_PUBLIC_URL` is to
+//! override `public_url` once `atlogin serve` exists; nothing reads it yet.
 //!
 //! [`check`] names every problem it finds, each with its line.
 
