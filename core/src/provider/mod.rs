@@ -12,7 +12,7 @@
 //! | authorization | [`authorize`], then [`issue_code`] or [`deny`] after the upstream login |
 //! | token | [`parse_token_request`], [`authenticate_client`], [`token`] |
 //! | userinfo | [`bearer_token`], [`userinfo`] |
-//! | revocation | [`RevocationRequest`], [`revoke`] |
+//! | revocation | [`RevocationRequest`], [`parse_client_auth`], [`authenticate_client`], [`revoke`] |
 //! | back-channel logout | [`logout_token`] |
 //!
 //! # Not supported
@@ -41,7 +41,7 @@ pub use resource::{
 pub use token::{
     AccessGrant, AuthenticatedClient, ClientAssertion, Grant, MAX_TOKEN_REQUEST_LEN, PresentedAuth,
     RefreshGrant, StoreChanges, Stored, TokenOutcome, TokenRequest, authenticate_client,
-    parse_token_request, token,
+    parse_client_auth, parse_token_request, token,
 };
 
 use serde_json::{Value, json};

@@ -1695,3 +1695,30 @@ fn more_configuration_rules() {
         );
     }
 }
+
+#[test]
+fn revocation_client_auth_follows_the_token_endpoint_rules() {
+    use base64ct::{Base64, Encoding};
+    let basic = format!(
+        "Basic {}",
+        Base64::encode_string(b"mas:mas-secret-0123456789")
+    );
+    assert!(matches!(
+        parse_client_auth(b"token=t", Some(&basic)),
+        Ok(PresentedAuth::Basic { client_id, .. }) if client_id == "mas"
+    ));
+    assert!(matches!(
+        parse_client_auth(b"token=t&client_id=mas&client_secret=s", None),
+        Ok(PresentedAuth::Post { client_id, .. }) if client_id == "mas"
+    ));
+    assert_eq!(
+        parse_client_auth(b"token=t&client_id=mas&client_secret=s", Some(&basic))
+            .map_err(|e| e.error),
+        Err("invalid_request"),
+        "two methods at once"
+    );
+    assert_eq!(
+        parse_client_auth(b"token=t", None).map_err(|e| e.error),
+        Err("invalid_client")
+    );
+}

@@ -157,11 +157,53 @@ pub fn parse_token_request(
     authorization: Option<&str>,
 ) -> Result<TokenRequest, OAuthError> {
     let form = parse_form(body, MAX_TOKEN_REQUEST_LEN)?;
+    let auth = client_auth(&form, authorization)?;
+    let grant = match form_str(&form, "grant_type") {
+        Some("authorization_code") => Grant::AuthorizationCode {
+            code: AuthorizationCode::new(
+                form_str(&form, "code")
+                    .ok_or_else(|| OAuthError::invalid_request("code is missing"))?,
+            ),
+            redirect_uri: form_str(&form, "redirect_uri").map(str::to_owned),
+            code_verifier: form_str(&form, "code_verifier").map(PkceVerifier::new),
+        },
+        Some("refresh_token") => Grant::RefreshToken {
+            refresh_token: RefreshToken::new(
+                form_str(&form, "refresh_token")
+                    .ok_or_else(|| OAuthError::invalid_request("refresh_token is missing"))?,
+            ),
+        },
+        Some(_) => {
+            return Err(OAuthError::unsupported_grant_type(
+                "only authorization_code and refresh_token are supported",
+            ));
+        }
+        None => return Err(OAuthError::invalid_request("grant_type is missing")),
+    };
+    Ok(TokenRequest { auth, grant })
+}
+
+/// Parses how the client of a revocation request (or any endpoint taking a form
+/// and client authentication) presents itself: the form body and the
+/// `Authorization` header, with the same rules as at the token endpoint.
+pub fn parse_client_auth(
+    body: &[u8],
+    authorization: Option<&str>,
+) -> Result<PresentedAuth, OAuthError> {
+    client_auth(&parse_form(body, MAX_TOKEN_REQUEST_LEN)?, authorization)
+}
+
+/// The client authentication of a parsed form (RFC 6749 §2.3, RFC 7523 §2.2):
+/// exactly one method, or a bare `client_id` for a public client.
+fn client_auth(
+    form: &BTreeMap<String, String>,
+    authorization: Option<&str>,
+) -> Result<PresentedAuth, OAuthError> {
     let basic = authorization.map(parse_basic).transpose()?;
-    let body_secret = form_str(&form, "client_secret");
+    let body_secret = form_str(form, "client_secret");
     let assertion = match (
-        form_str(&form, "client_assertion_type"),
-        form_str(&form, "client_assertion"),
+        form_str(form, "client_assertion_type"),
+        form_str(form, "client_assertion"),
     ) {
         (None, None) => None,
         (Some(JWT_BEARER), Some(assertion)) => Some(ClientAssertion::new(assertion)),
@@ -171,7 +213,7 @@ pub fn parse_token_request(
             ));
         }
     };
-    let client_id = form_str(&form, "client_id").map(str::to_owned);
+    let client_id = form_str(form, "client_id").map(str::to_owned);
     let methods = usize::from(basic.is_some())
         + usize::from(body_secret.is_some())
         + usize::from(assertion.is_some());
@@ -207,29 +249,7 @@ pub fn parse_token_request(
             .ok_or_else(|| OAuthError::invalid_client("no client authentication", false))?;
         PresentedAuth::None { client_id }
     };
-    let grant = match form_str(&form, "grant_type") {
-        Some("authorization_code") => Grant::AuthorizationCode {
-            code: AuthorizationCode::new(
-                form_str(&form, "code")
-                    .ok_or_else(|| OAuthError::invalid_request("code is missing"))?,
-            ),
-            redirect_uri: form_str(&form, "redirect_uri").map(str::to_owned),
-            code_verifier: form_str(&form, "code_verifier").map(PkceVerifier::new),
-        },
-        Some("refresh_token") => Grant::RefreshToken {
-            refresh_token: RefreshToken::new(
-                form_str(&form, "refresh_token")
-                    .ok_or_else(|| OAuthError::invalid_request("refresh_token is missing"))?,
-            ),
-        },
-        Some(_) => {
-            return Err(OAuthError::unsupported_grant_type(
-                "only authorization_code and refresh_token are supported",
-            ));
-        }
-        None => return Err(OAuthError::invalid_request("grant_type is missing")),
-    };
-    Ok(TokenRequest { auth, grant })
+    Ok(auth)
 }
 
 /// `Authorization: Basic base64(urlencode(id):urlencode(secret))` (RFC 6749 §2.3.1).
