@@ -182,6 +182,8 @@ pub struct World {
     pub https: SocketAddr,
     /// The test CA that signed that certificate, DER encoded.
     pub root_certificate: Vec<u8>,
+    /// The tokens revoked at the authorization server, in order.
+    revoked: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Drop for World {
@@ -206,6 +208,8 @@ impl World {
             .build()
             .expect("runtime");
         let (root_certificate, tls) = test_pki();
+        let revoked = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let shared = revoked.clone();
         let (http, dns, silent, https) = runtime.block_on(async {
             let http = tokio::net::TcpListener::bind("127.0.0.1:0")
                 .await
@@ -225,8 +229,8 @@ impl World {
                 silent.local_addr().expect("addr"),
                 https.local_addr().expect("addr"),
             );
-            tokio::spawn(serve_https(https, addrs.3.port(), tls));
-            tokio::spawn(serve_http(http, addrs.0.port()));
+            tokio::spawn(serve_https(https, addrs.3.port(), tls, shared.clone()));
+            tokio::spawn(serve_http(http, addrs.0.port(), shared));
             tokio::spawn(serve_dns(dns));
             tokio::spawn(serve_silent(silent));
             addrs
@@ -238,7 +242,18 @@ impl World {
             silent,
             https,
             root_certificate,
+            revoked,
         }
+    }
+
+    /// The tokens revoked at the authorization server so far.
+    ///
+    /// # Panics
+    ///
+    /// When a server thread panicked while holding the list.
+    #[must_use]
+    pub fn revoked(&self) -> Vec<String> {
+        self.revoked.lock().expect("revocation list").clone()
     }
 
     /// A setup that reaches the world (http, 127.0.0.1 allowed) with short timeouts.
@@ -389,9 +404,17 @@ fn test_pki() -> (Vec<u8>, Arc<rustls::ServerConfig>) {
     (ca.der().to_vec(), Arc::new(config))
 }
 
-async fn serve_https(listener: tokio::net::TcpListener, port: u16, tls: Arc<rustls::ServerConfig>) {
+async fn serve_https(
+    listener: tokio::net::TcpListener,
+    port: u16,
+    tls: Arc<rustls::ServerConfig>,
+    revoked: Arc<std::sync::Mutex<Vec<String>>>,
+) {
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-    let state = Arc::new(tokio::sync::Mutex::new(ServerState::default()));
+    let state = Arc::new(tokio::sync::Mutex::new(ServerState {
+        revoked,
+        ..ServerState::default()
+    }));
     while let Ok((stream, _)) = listener.accept().await {
         let acceptor = acceptor.clone();
         let state = state.clone();
@@ -413,8 +436,15 @@ async fn serve_https(listener: tokio::net::TcpListener, port: u16, tls: Arc<rust
 
 type Body = http_body_util::combinators::BoxBody<Bytes, std::convert::Infallible>;
 
-async fn serve_http(listener: tokio::net::TcpListener, port: u16) {
-    let state = Arc::new(tokio::sync::Mutex::new(ServerState::default()));
+async fn serve_http(
+    listener: tokio::net::TcpListener,
+    port: u16,
+    revoked: Arc<std::sync::Mutex<Vec<String>>>,
+) {
+    let state = Arc::new(tokio::sync::Mutex::new(ServerState {
+        revoked,
+        ..ServerState::default()
+    }));
     while let Ok((stream, _)) = listener.accept().await {
         let state = state.clone();
         tokio::spawn(async move {
@@ -435,6 +465,8 @@ struct ServerState {
     /// The `redirect_uri` and `state` of the last pushed request, for the
     /// authorization endpoint to send the browser back with.
     pushed: Option<(String, String)>,
+    /// The tokens revoked, shared with [`World::revoked`].
+    revoked: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 fn full(status: u16, body: impl Into<Bytes>, headers: &[(&str, String)]) -> http::Response<Body> {
@@ -564,6 +596,7 @@ async fn route(
                 "authorization_endpoint": format!("{origin}/oauth/authorize"),
                 "token_endpoint": format!("{origin}/oauth/token"),
                 "pushed_authorization_request_endpoint": format!("{origin}/oauth/par"),
+                "revocation_endpoint": format!("{origin}/oauth/revoke"),
                 "require_pushed_authorization_requests": true,
                 "scopes_supported": ["atproto"],
                 "response_types_supported": ["code"],
@@ -608,6 +641,25 @@ async fn route(
                 )
             }
         }
+        ("pds.test", "/oauth/revoke") => {
+            let token = url::form_urlencoded::parse(&body)
+                .find(|(name, _)| name == "token")
+                .map(|(_, value)| value.into_owned());
+            if let Some(token) = token {
+                let state = state.lock().await;
+                state.revoked.lock().expect("revocation list").push(token);
+            }
+            full(200, "", &[])
+        }
+        ("pds.test", "/xrpc/com.atproto.repo.getRecord") => json_body(
+            200,
+            &json!({
+                "uri": format!("at://{ALICE_DID}/app.bsky.actor.profile/self"),
+                "cid": "bafyreidfcs7ojcnnhcyxm2o5kutw4ctmwqmnmwcpkm3nlqo4lfmi4m7bqe",
+                "value": {"$type": "app.bsky.actor.profile", "displayName": "Alice Test"},
+            }),
+            None,
+        ),
         // The user approves at once: back to the client with a code.
         ("pds.test", "/oauth/authorize") => match state
             .lock()
