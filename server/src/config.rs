@@ -9,10 +9,11 @@
 //! Secrets (client secrets, the database URL) can be read from a file
 //! (`secret_file`, `url_file`) or an environment variable (`secret_env`,
 //! `url_env`) so they need not sit in the configuration; an inline value is
-//! accepted only in a file its owner alone can read. `ATLOGIN_PUBLIC_URL` is to
-//! override `public_url` once `atlogin serve` exists; nothing reads it yet.
+//! accepted only in a file its owner alone can read. `ATLOGIN_PUBLIC_URL`
+//! overrides `public_url`.
 //!
-//! [`check`] names every problem it finds, each with its line.
+//! [`check`] names every problem it finds, each with its line; [`Settings`]
+//! turns a checked file into what `atlogin serve` runs with.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -59,6 +60,39 @@ pub struct Config {
     /// The registered relying parties, `[[clients]]`.
     #[serde(default)]
     pub clients: Vec<ClientConfig>,
+    /// `[upstream]`: how people's PDSes are reached.
+    #[serde(default)]
+    pub upstream: UpstreamConfig,
+    /// `[rate_limits]`, per client IP address.
+    #[serde(default)]
+    pub rate_limits: RateLimitsConfig,
+    /// Whether the built-in demo relying party at `/demo` is on (the default
+    /// without `public_url`, off with one).
+    pub demo: Option<bool>,
+}
+
+/// `[upstream]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamConfig {
+    /// Development rules: plain http and private or loopback addresses are
+    /// allowed for PDSes, authorization servers and handle hosts. Never in production.
+    pub development: Option<Spanned<bool>>,
+    /// The PLC directory, instead of `https://plc.directory`.
+    pub plc_url: Option<Spanned<String>>,
+    /// DNS servers for handle TXT lookups, instead of the system's.
+    #[serde(default)]
+    pub nameservers: Vec<Spanned<String>>,
+}
+
+/// `[rate_limits]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitsConfig {
+    /// Sign-ins started per minute from one address (default 30).
+    pub logins_per_minute: Option<Spanned<u32>>,
+    /// Token endpoint requests per minute from one address (default 300).
+    pub tokens_per_minute: Option<Spanned<u32>>,
 }
 
 /// `[store]`.
@@ -109,7 +143,7 @@ pub struct ClientConfig {
     pub client_id: Spanned<String>,
     /// Its redirect URIs, matched exactly.
     pub redirect_uris: Spanned<Vec<Spanned<String>>>,
-    /// `client_secret_basic` (the default), `client_secret_post`, or `none`.
+    /// `client_secret_basic` (the default) or `client_secret_post`.
     pub auth: Option<Spanned<String>>,
     /// The client secret, inline.
     pub secret: Option<Spanned<String>>,
@@ -121,6 +155,8 @@ pub struct ClientConfig {
     pub id_token_alg: Option<Spanned<String>>,
     /// Where back-channel logout tokens are sent.
     pub backchannel_logout_uri: Option<Spanned<String>>,
+    /// The scopes it may ask for (default `openid profile email`).
+    pub scope: Option<Spanned<String>>,
 }
 
 /// One thing wrong with a configuration.
@@ -247,6 +283,18 @@ impl Checker<'_> {
             self.report(format, "log.format is `text` or `json`");
         }
         self.lifetimes(&config.lifetimes);
+        self.upstream(&config.upstream);
+        for limit in [
+            &config.rate_limits.logins_per_minute,
+            &config.rate_limits.tokens_per_minute,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if *limit.get_ref() == 0 {
+                self.report(limit, "a rate limit must be at least 1 per minute");
+            }
+        }
         let mut seen = HashSet::new();
         for client in &config.clients {
             if !seen.insert(client.client_id.get_ref().clone()) {
@@ -298,6 +346,31 @@ impl Checker<'_> {
         }
     }
 
+    fn upstream(&mut self, upstream: &UpstreamConfig) {
+        if let Some(plc) = &upstream.plc_url {
+            match Url::parse(plc.get_ref()) {
+                Ok(url) if matches!(url.scheme(), "https" | "http") => {
+                    let development = upstream.development.as_ref().is_some_and(|d| *d.get_ref());
+                    if url.scheme() == "http" && !development {
+                        self.report(
+                            plc,
+                            "upstream.plc_url must be https unless upstream.development is on",
+                        );
+                    }
+                }
+                _ => self.report(plc, "upstream.plc_url is not an absolute http(s) URL"),
+            }
+        }
+        for server in &upstream.nameservers {
+            if server.get_ref().parse::<SocketAddr>().is_err() {
+                self.report(
+                    server,
+                    "upstream.nameservers holds addresses with ports, such as 127.0.0.1:53",
+                );
+            }
+        }
+    }
+
     fn lifetimes(&mut self, lifetimes: &LifetimesConfig) {
         for (name, value) in [
             ("code", &lifetimes.code),
@@ -342,41 +415,23 @@ impl Checker<'_> {
             .auth
             .as_ref()
             .map_or("client_secret_basic", |a| a.get_ref().as_str());
-        let needs_secret = match auth {
-            "client_secret_basic" | "client_secret_post" => true,
-            "none" => false,
-            _ => {
-                if let Some(at) = &client.auth {
-                    self.report(
-                        at,
-                        format!("client {id}: auth is `client_secret_basic`, `client_secret_post` or `none`"),
-                    );
-                }
-                true
-            }
-        };
-        if needs_secret {
-            self.secret(
+        match auth {
+            "client_secret_basic" | "client_secret_post" => self.secret(
                 "secret",
                 Some(client.client_id.span()),
                 client.secret.as_ref(),
                 client.secret_file.as_ref(),
                 client.secret_env.as_ref(),
                 MIN_SECRET_LEN,
-            );
-        } else if let Some(at) = [
-            span_of(client.secret.as_ref()),
-            span_of(client.secret_file.as_ref()),
-            span_of(client.secret_env.as_ref()),
-        ]
-        .into_iter()
-        .flatten()
-        .next()
-        {
-            self.report_at(
-                &at,
-                format!("client {id}: a public client (`auth = \"none\"`) has no secret"),
-            );
+            ),
+            _ => {
+                if let Some(at) = &client.auth {
+                    self.report(
+                        at,
+                        format!("client {id}: auth is `client_secret_basic` or `client_secret_post` (public clients are not supported)"),
+                    );
+                }
+            }
         }
         if let Some(alg) = &client.id_token_alg
             && !matches!(alg.get_ref().as_str(), "RS256" | "ES256")
@@ -390,6 +445,24 @@ impl Checker<'_> {
             && let Err(why) = check_client_url(uri.get_ref())
         {
             self.report(uri, format!("client {id}: backchannel_logout_uri {why}"));
+        }
+        if let Some(scope) = &client.scope {
+            match atlogin_core::client::Scope::parse(scope.get_ref()) {
+                Ok(parsed) if parsed.contains("openid") => {
+                    let known = ["openid", "profile", "email", "offline_access"];
+                    if let Some(unknown) = parsed
+                        .tokens()
+                        .iter()
+                        .find(|t| !known.contains(&t.as_str()))
+                    {
+                        self.report(scope, format!("client {id}: scope {unknown} is not one atlogin offers (openid, profile, email, offline_access)"));
+                    }
+                }
+                _ => self.report(
+                    scope,
+                    format!("client {id}: scope must be a space-separated list that holds openid"),
+                ),
+            }
         }
     }
 

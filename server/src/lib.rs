@@ -1,10 +1,14 @@
 //! The atlogin server: the OpenID Connect provider that Matrix Authentication
 //! Service or Synapse use upstream, logging people in at their own PDS.
 //!
-//! Built so far: the key store ([`keys`]) and the configuration check
-//! ([`config`]). The HTTP service, the storage
-//! backends and the sign-in flow come next (see the project's issue 7).
+//! [`serve`] assembles and runs it from [`settings`] (read from the
+//! [`config`] file); [`app`] is the HTTP service, [`store`] what it keeps
+//! between requests, [`keys`] its signing keys, [`metrics`] what it counts.
 
+pub mod app;
 pub mod config;
 pub mod keys;
+pub mod metrics;
+pub mod serve;
+pub mod settings;
 pub mod store;

@@ -8,6 +8,7 @@ use atlogin_core::jose::crypto::DefaultProvider;
 use atlogin_core::time::UnixTime;
 use atlogin_server::config;
 use atlogin_server::keys::{KeySet, KeyStore};
+use atlogin_server::settings::{LogFormat, Settings};
 use clap::{Parser, Subcommand, ValueEnum};
 
 /// Sign in to Matrix with a Bluesky / AT Protocol identity.
@@ -23,6 +24,13 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Runs the server. Without `--config`: on 127.0.0.1:9411 as an atproto
+    /// loopback client, state in the state directory, the demo at /demo.
+    Serve {
+        /// The configuration file (`state_dir` in it wins over `--state-dir`).
+        #[arg(long, short, env = "ATLOGIN_CONFIG")]
+        config: Option<PathBuf>,
+    },
     /// Manage the signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -85,13 +93,15 @@ fn now() -> UnixTime {
 
 #[expect(clippy::print_stdout, reason = "the command's output")]
 fn run(cli: &Cli) -> Result<(), Box<dyn std::error::Error>> {
-    if let Command::CheckConfig { file } = &cli.command {
-        return check_config(file);
+    match &cli.command {
+        Command::CheckConfig { file } => return check_config(file),
+        Command::Serve { config } => return serve(cli, config.as_deref()),
+        Command::Keys(_) => {}
     }
     let store = KeyStore::open(&cli.state_dir, DefaultProvider::get())?;
     let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
     match &cli.command {
-        Command::CheckConfig { .. } => {}
+        Command::CheckConfig { .. } | Command::Serve { .. } => {}
         Command::Keys(KeysCommand::List) => {
             for set in [KeySet::IdToken, KeySet::AtprotoClient] {
                 for key in store.load(set)? {
@@ -116,6 +126,84 @@ fn run(cli: &Cli) -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     Ok(())
+}
+
+/// Reads the configuration file, if any, into settings; every problem is in the error.
+fn settings(cli: &Cli, config: Option<&Path>) -> Result<Settings, Box<dyn std::error::Error>> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let public_url = std::env::var(config::PUBLIC_URL_ENV).ok();
+    let Some(file) = config else {
+        if public_url.is_some_and(|u| !u.is_empty()) {
+            // No file, but a public URL: the settings of an empty file, which
+            // is where ATLOGIN_PUBLIC_URL is applied and checked.
+            return settings_from(cli, "", 0o600, Path::new(config::PUBLIC_URL_ENV));
+        }
+        return Ok(Settings::defaults(cli.state_dir.clone()));
+    };
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let mode = std::fs::metadata(file)?.permissions().mode();
+    settings_from(cli, &text, mode, file)
+}
+
+fn settings_from(
+    cli: &Cli,
+    text: &str,
+    mode: u32,
+    file: &Path,
+) -> Result<Settings, Box<dyn std::error::Error>> {
+    let env = |name: &str| std::env::var(name).ok();
+    let read_file = |path: &Path| std::fs::read_to_string(path);
+    let around = config::Surroundings {
+        file_is_shared: mode & 0o077 != 0,
+        env: &env,
+        read_file: &read_file,
+    };
+    let public_url = std::env::var(config::PUBLIC_URL_ENV).ok();
+    Settings::from_file(text, &around, public_url.as_deref(), cli.state_dir.clone()).map_err(
+        |problems| {
+            let lines: Vec<String> = problems
+                .iter()
+                .map(|p| format!("{}: {p}", file.display()))
+                .collect();
+            format!(
+                "the configuration has {} problem(s):\n{}",
+                problems.len(),
+                lines.join("\n")
+            )
+            .into()
+        },
+    )
+}
+
+/// Sets up logging as the settings ask.
+fn init_logging(settings: &Settings) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("ATLOGIN_LOG")
+        .or_else(|_| EnvFilter::try_new(&settings.log_level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match settings.log_format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+/// `atlogin serve`.
+fn serve(cli: &Cli, config: Option<&Path>) -> Result<(), Box<dyn std::error::Error>> {
+    let settings = settings(cli, config)?;
+    init_logging(&settings);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let server =
+            atlogin_server::serve::start(&settings, atlogin_server::serve::shutdown_signal())
+                .await?;
+        server.wait().await?;
+        Ok(())
+    })
 }
 
 /// `atlogin check-config`: prints each problem and fails when there is one.

@@ -121,7 +121,7 @@ id_token_alg = "HS256"
     expect_at(18, "at least 16 bytes");
     expect_at(21, "registered twice");
     expect_at(22, "at least one redirect URI");
-    expect_at(24, "has no secret");
+    expect_at(23, "public clients are not supported");
     expect_at(25, "id_token_alg");
     assert_eq!(problems.len(), 13, "{found:#?}");
 }

@@ -1,0 +1,282 @@
+//! `atlogin serve`: assembles keys, store, provider, atproto client and router,
+//! listens, sweeps expired rows, and stops gracefully.
+
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use atlogin_core::client::{ClientConfig, Scope};
+use atlogin_core::identity::{IdentityConfig, Mode};
+use atlogin_core::jose::crypto::DefaultProvider;
+use atlogin_core::netpolicy::NetPolicy;
+use atlogin_core::provider::ProviderConfig;
+use atlogin_tokio::DriverConfig;
+use url::Url;
+
+use crate::app::{self, App, Demo};
+use crate::keys::{KeySet, KeyStore};
+use crate::settings::{Settings, StoreSettings};
+use crate::store::{PgStore, SqliteStore, Store};
+
+/// How often expired rows are swept.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+/// The upstream scope atlogin's atproto client is registered with: the
+/// identity, and the email address for relying parties that ask for it.
+const CLIENT_SCOPE: &str = "atproto transition:email";
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// The keys could not be loaded or made.
+    #[error(transparent)]
+    Keys(#[from] crate::keys::KeyStoreError),
+    /// The store could not be opened.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// The listening socket could not be bound.
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        /// The address.
+        address: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The settings do not make a valid provider or client.
+    #[error("invalid settings: {0}")]
+    Settings(String),
+}
+
+/// A running server.
+#[derive(Debug)]
+pub struct Server {
+    /// The address it listens on.
+    pub address: SocketAddr,
+    /// Its issuer.
+    pub issuer: String,
+    /// The shared state, for tests and operations.
+    pub app: app::Shared,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Server {
+    /// Stops accepting, lets the requests in flight finish, and waits.
+    pub async fn stop(mut self) -> std::io::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match (&mut self.task).await {
+            Ok(result) => result,
+            Err(error) => Err(std::io::Error::other(error)),
+        }
+    }
+
+    /// Waits until the server stops.
+    pub async fn wait(mut self) -> std::io::Result<()> {
+        match (&mut self.task).await {
+            Ok(result) => result,
+            Err(error) => Err(std::io::Error::other(error)),
+        }
+    }
+}
+
+/// The address the demo uses to reach this server: the listening address,
+/// or loopback when listening on every address.
+fn own_address(bound: SocketAddr) -> SocketAddr {
+    match bound.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => (Ipv4Addr::LOCALHOST, bound.port()).into(),
+        IpAddr::V6(ip) if ip.is_unspecified() => (Ipv6Addr::LOCALHOST, bound.port()).into(),
+        _ => bound,
+    }
+}
+
+/// Starts the server; it runs until [`Server::stop`] or `shutdown` completes.
+pub async fn start(
+    settings: &Settings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<Server, ServeError> {
+    let now = app::now();
+    let mut rng = app::rng();
+    let keys = KeyStore::open(&settings.state_dir, DefaultProvider::get())?;
+    let id_token_keys = keys.load_or_generate(KeySet::IdToken, now, &mut rng)?;
+    let client_keys = keys.load_or_generate(KeySet::AtprotoClient, now, &mut rng)?;
+
+    let store: Arc<dyn Store> = match &settings.store {
+        StoreSettings::Sqlite => {
+            Arc::new(SqliteStore::open(&settings.state_dir.join("atlogin.sqlite3")).await?)
+        }
+        StoreSettings::Postgres(url) => Arc::new(PgStore::connect(url).await?),
+    };
+
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .map_err(|source| ServeError::Listen {
+            address: settings.listen,
+            source,
+        })?;
+    let address = listener.local_addr().map_err(|source| ServeError::Listen {
+        address: settings.listen,
+        source,
+    })?;
+    let issuer = match &settings.public_url {
+        Some(url) => url.as_str().trim_end_matches('/').to_owned(),
+        // The loopback client: the browser and the relying party reach atlogin
+        // on this machine's loopback address.
+        None => format!("http://127.0.0.1:{}", address.port()),
+    };
+    let invalid = |e: &dyn std::fmt::Display| ServeError::Settings(e.to_string());
+
+    let mut clients = settings.clients.clone();
+    let demo = if settings.demo {
+        let base =
+            Url::parse(&format!("http://{}", own_address(address))).map_err(|e| invalid(&e))?;
+        let (demo, registered) = Demo::new(&issuer, base).map_err(|e| invalid(&e))?;
+        clients.push(registered);
+        Some(demo)
+    } else {
+        None
+    };
+    let provider = ProviderConfig::new(
+        &issuer,
+        id_token_keys.into_iter().map(|k| k.signing).collect(),
+        clients,
+    )
+    .map_err(|e| invalid(&e))?
+    .with_lifetimes(settings.lifetimes);
+
+    let mode = if settings.upstream.development {
+        Mode::Development
+    } else {
+        Mode::Production
+    };
+    let client = atproto_client(
+        settings,
+        &issuer,
+        mode,
+        client_keys.into_iter().map(|k| k.signing).collect(),
+    )?;
+
+    let mut driver_config = DriverConfig::default();
+    if settings.upstream.development {
+        driver_config = driver_config.with_policy(NetPolicy::development());
+    }
+    if !settings.upstream.nameservers.is_empty() {
+        driver_config = driver_config.with_nameservers(settings.upstream.nameservers.clone());
+    }
+    let driver = atlogin_tokio::Driver::new(driver_config).map_err(|e| invalid(&e))?;
+
+    let app = Arc::new(App::new(
+        provider,
+        Arc::new(client),
+        driver,
+        store,
+        mode,
+        settings.trusted_proxies.clone(),
+        settings.rate_limits,
+        demo,
+    ));
+    let router = app::router(app.clone());
+
+    let sweeper = spawn_sweeper(app.clone());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let result = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            tokio::select! {
+                () = shutdown => {}
+                _ = stopped => {}
+            }
+        })
+        .await;
+        sweeper.abort();
+        result
+    });
+    tracing::info!(%address, %issuer, client_id = app.client.client_id(), "atlogin is listening");
+    Ok(Server {
+        address,
+        issuer,
+        app,
+        stop: Some(stop),
+        task,
+    })
+}
+
+/// Sweeps expired rows and forgets quiet addresses, every minute.
+fn spawn_sweeper(app: app::Shared) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(SWEEP_EVERY);
+        loop {
+            tick.tick().await;
+            match app.store.sweep(app::now()).await {
+                Ok(0) => {}
+                Ok(swept) => tracing::debug!(swept, "expired rows swept"),
+                Err(error) => tracing::warn!(%error, "sweeping expired rows failed"),
+            }
+            app.forget_quiet_addresses();
+        }
+    })
+}
+
+/// The atproto OAuth client: confidential, publishing its metadata, with an
+/// https public URL; the loopback client otherwise.
+fn atproto_client(
+    settings: &Settings,
+    issuer: &str,
+    mode: Mode,
+    keys: Vec<atlogin_core::jose::JwsSigningKey>,
+) -> Result<ClientConfig, ServeError> {
+    let invalid = |e: &dyn std::fmt::Display| ServeError::Settings(e.to_string());
+    let url = |path: &str| Url::parse(&format!("{issuer}{path}")).map_err(|e| invalid(&e));
+    let mut identity = IdentityConfig::default().with_mode(mode);
+    if let Some(plc) = &settings.upstream.plc_url {
+        identity.plc_directory = plc.clone();
+    }
+    let scope = Scope::parse(CLIENT_SCOPE).map_err(|e| invalid(&e))?;
+    // An http public URL (loopback only, for development and tests) cannot be
+    // an atproto client_id: atlogin is then the loopback client at that URL.
+    let confidential = settings
+        .public_url
+        .as_ref()
+        .is_some_and(|url| url.scheme() == "https");
+    let client = if confidential {
+        let home = url("/")?;
+        ClientConfig::confidential(
+            url("/oauth-client-metadata.json")?,
+            vec![url("/atproto/callback")?],
+            keys,
+        )
+        .and_then(|c| c.with_client_uri(home))
+        .map_err(|e| invalid(&e))?
+    } else {
+        ClientConfig::loopback(url("/atproto/callback")?).map_err(|e| invalid(&e))?
+    };
+    Ok(client
+        .with_scope(scope)
+        .map_err(|e| invalid(&e))?
+        .with_identity(identity)
+        .with_client_name("atlogin")
+        .with_login_lifetime(settings.login_lifetime))
+}
+
+/// Completes on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = terminate => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    tracing::info!("stopping: finishing the requests in flight");
+}

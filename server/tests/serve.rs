@@ -1,0 +1,889 @@
+//! `atlogin serve` over real HTTP on loopback: every endpoint and error page,
+//! the sign-in through the scripted PDS of the conformance world, restart in
+//! the middle of a sign-in, two replicas on one PostgreSQL, key rotation, rate
+//! limits. The full sign-in against a real PDS and Synapse is issue 8's.
+#![expect(clippy::unwrap_used, reason = "tests")]
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use atlogin_conformance::{ALICE_DID, ALICE_HANDLE, World};
+use atlogin_core::jose::crypto::DefaultProvider;
+use atlogin_core::jose::{JwkSet, Verifier};
+use atlogin_core::pkce::PkceVerifier;
+use atlogin_core::provider::{ClientAuth, ClientSecret, RegisteredClient, StoredSecret};
+use atlogin_server::serve::{self, Server};
+use atlogin_server::settings::{Settings, StoreSettings};
+use reqwest::StatusCode;
+use serde_json::Value;
+use url::Url;
+
+const RP_REDIRECT: &str = "https://mas.example.com/upstream/callback";
+const RP_SECRET: &str = "mas-secret-0123456789abcdef";
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Settings that reach the world's PLC, DNS and PDS, with one relying party.
+fn settings(world: &World, state_dir: &Path) -> Settings {
+    let mut settings = Settings::defaults(state_dir.to_owned());
+    settings.listen = "127.0.0.1:0".parse().unwrap();
+    settings.upstream.development = true;
+    settings.upstream.plc_url = Some(Url::parse(&world.url("plc.test", "")).unwrap());
+    settings.upstream.nameservers = vec![world.dns];
+    settings.clients = vec![RegisteredClient::new(
+        "mas",
+        vec![RP_REDIRECT.to_owned()],
+        ClientAuth::ClientSecretBasic(StoredSecret::Plain(ClientSecret::new(RP_SECRET))),
+    )];
+    settings
+}
+
+async fn start(settings: &Settings) -> Server {
+    serve::start(settings, std::future::pending())
+        .await
+        .unwrap()
+}
+
+/// A browser: no redirects followed, one cookie jar slot, `pds.test` on loopback.
+struct Browser {
+    http: reqwest::Client,
+    cookie: Option<String>,
+}
+
+struct Page {
+    status: StatusCode,
+    headers: reqwest::header::HeaderMap,
+    body: String,
+}
+
+impl Page {
+    fn location(&self) -> String {
+        self.headers
+            .get("location")
+            .unwrap_or_else(|| panic!("no location; {} {}", self.status, self.body))
+            .to_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    fn hidden(&self, name: &str) -> String {
+        let needle = format!("name=\"{name}\" value=\"");
+        let start = self.body.find(&needle).unwrap() + needle.len();
+        let end = start + self.body[start..].find('"').unwrap();
+        self.body[start..end].to_owned()
+    }
+
+    fn alert(&self) -> String {
+        let start = self.body.find("role=\"alert\">").unwrap() + "role=\"alert\">".len();
+        let end = start + self.body[start..].find("</p>").unwrap();
+        self.body[start..end].to_owned()
+    }
+}
+
+fn client(world: &World) -> reqwest::Client {
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(atlogin_driver::hardening::tls_config(&[]).unwrap())
+        .redirect(reqwest::redirect::Policy::none())
+        .resolve("pds.test", world.http)
+        .no_proxy()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap()
+}
+
+impl Browser {
+    fn new(world: &World) -> Self {
+        Self {
+            http: client(world),
+            cookie: None,
+        }
+    }
+
+    async fn send(&mut self, request: reqwest::RequestBuilder) -> Page {
+        let request = match &self.cookie {
+            Some(cookie) => request.header("cookie", cookie),
+            None => request,
+        };
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        if let Some(set) = headers.get("set-cookie") {
+            let pair = set.to_str().unwrap().split(';').next().unwrap().to_owned();
+            self.cookie = Some(pair);
+        }
+        let body = response.text().await.unwrap();
+        Page {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    async fn get(&mut self, url: &str) -> Page {
+        let request = self.http.get(url);
+        self.send(request).await
+    }
+
+    async fn post_form(&mut self, url: &str, form: &[(&str, &str)]) -> Page {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let request = self
+            .http
+            .post(url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        self.send(request).await
+    }
+}
+
+/// A relying party's authorization request to `base`.
+fn authorize_url(base: &str, verifier: &PkceVerifier, extra: &[(&str, &str)]) -> String {
+    let mut url = Url::parse(&format!("{base}/authorize")).unwrap();
+    url.query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", "mas")
+        .append_pair("redirect_uri", RP_REDIRECT)
+        .append_pair("scope", "openid profile")
+        .append_pair("state", "rp-state")
+        .append_pair("nonce", "rp-nonce")
+        .append_pair("code_challenge", verifier.challenge().as_str())
+        .append_pair("code_challenge_method", "S256")
+        .extend_pairs(extra);
+    url.to_string()
+}
+
+async fn json(response: reqwest::Response) -> Value {
+    serde_json::from_slice(&response.bytes().await.unwrap()).unwrap()
+}
+
+async fn post_handle(
+    browser: &mut Browser,
+    base: &str,
+    handle: &str,
+    csrf: &str,
+    request: &str,
+) -> Page {
+    browser
+        .post_form(
+            &format!("{base}/authorize"),
+            &[("request", request), ("csrf", csrf), ("handle", handle)],
+        )
+        .await
+}
+
+fn verifier() -> PkceVerifier {
+    PkceVerifier::parse("a-test-verifier-that-is-long-enough-0123456789").unwrap()
+}
+
+fn base(server: &Server) -> String {
+    format!("http://{}", server.address)
+}
+
+/// The query parameters of the relying party's redirect.
+fn params(url: &str) -> std::collections::HashMap<String, String> {
+    let url = Url::parse(url).unwrap();
+    assert!(url.as_str().starts_with(RP_REDIRECT), "{url}");
+    url.query_pairs().into_owned().collect()
+}
+
+/// Runs the sign-in through the form up to the PDS: returns the PDS URL.
+async fn to_pds(browser: &mut Browser, base: &str) -> String {
+    let form = browser.get(&authorize_url(base, &verifier(), &[])).await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.body);
+    let to_pds = browser
+        .post_form(
+            &format!("{base}/authorize"),
+            &[
+                ("request", &form.hidden("request")),
+                ("csrf", &form.hidden("csrf")),
+                ("handle", ALICE_HANDLE),
+            ],
+        )
+        .await;
+    assert_eq!(to_pds.status, StatusCode::SEE_OTHER, "{}", to_pds.body);
+    to_pds.location()
+}
+
+/// From the PDS to the relying party's redirect URI, through `callback_base`
+/// (the PDS sends the browser to the issuer's callback; a test may send that
+/// request to another replica).
+async fn from_pds(browser: &mut Browser, pds_url: &str, callback_base: &str) -> String {
+    let back = browser.get(pds_url).await;
+    assert_eq!(back.status, StatusCode::FOUND, "{}", back.body);
+    let callback = Url::parse(&back.location()).unwrap();
+    let target = format!(
+        "{callback_base}{}?{}",
+        callback.path(),
+        callback.query().unwrap_or_default()
+    );
+    let done = browser.get(&target).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    done.location()
+}
+
+/// The token request for `code`.
+async fn redeem(
+    http: &reqwest::Client,
+    base: &str,
+    code: &str,
+) -> (StatusCode, Value, reqwest::header::HeaderMap) {
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("grant_type", "authorization_code")
+        .append_pair("code", code)
+        .append_pair("redirect_uri", RP_REDIRECT)
+        .append_pair("code_verifier", verifier().secret())
+        .finish();
+    let response = http
+        .post(format!("{base}/token"))
+        .basic_auth("mas", Some(RP_SECRET))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    (status, json(response).await, headers)
+}
+
+#[test]
+#[expect(clippy::too_many_lines, reason = "one sign-in walked through every endpoint in order")]
+fn a_whole_sign_in_then_every_oidc_endpoint() {
+    let world = World::start();
+    let state = tempfile::tempdir().unwrap();
+    runtime().block_on(async {
+        let server = start(&settings(&world, state.path())).await;
+        let base = base(&server);
+        let http = client(&world);
+
+        let discovery: Value = json(
+            http.get(format!("{base}/.well-known/openid-configuration"))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(discovery["issuer"], server.issuer);
+        assert_eq!(
+            discovery["token_endpoint"],
+            format!("{}/token", server.issuer)
+        );
+
+        let mut browser = Browser::new(&world);
+        let pds = to_pds(&mut browser, &base).await;
+        assert!(
+            pds.starts_with(&world.url("pds.test", "/oauth/authorize")),
+            "{pds}"
+        );
+        let back = params(&from_pds(&mut browser, &pds, &base).await);
+        assert_eq!(back["state"], "rp-state");
+        assert_eq!(back["iss"], server.issuer);
+
+        let (status, tokens, headers) = redeem(&http, &base, &back["code"]).await;
+        assert_eq!(status, StatusCode::OK, "{tokens}");
+        assert_eq!(headers["cache-control"], "no-store");
+        let jwks = http
+            .get(format!("{base}/jwks"))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        let jwks = JwkSet::from_json(&jwks).unwrap();
+        let id_token = Verifier::new(DefaultProvider::get())
+            .verify(tokens["id_token"].as_str().unwrap(), &jwks)
+            .unwrap();
+        let claims = id_token.claims();
+        assert_eq!(claims["iss"], server.issuer);
+        assert_eq!(claims["aud"], "mas");
+        assert_eq!(claims["sub"], ALICE_DID);
+        assert_eq!(claims["nonce"], "rp-nonce");
+        assert_eq!(claims["preferred_username"], ALICE_HANDLE);
+        assert_eq!(
+            claims["name"], "Alice Test",
+            "the display name from the profile"
+        );
+
+        let access = tokens["access_token"].as_str().unwrap();
+        let userinfo = http
+            .get(format!("{base}/userinfo"))
+            .bearer_auth(access)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(userinfo.status(), StatusCode::OK);
+        assert_eq!(userinfo.headers()["cache-control"], "no-store");
+        let userinfo: Value = json(userinfo).await;
+        assert_eq!(userinfo["sub"], ALICE_DID);
+        assert_eq!(userinfo["name"], "Alice Test");
+
+        // The code is single-use; its replay also ends the tokens it gave.
+        let (status, error, _) = redeem(&http, &base, &back["code"]).await;
+        assert_eq!(
+            (status, error["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+        );
+        let after = http
+            .get(format!("{base}/userinfo"))
+            .bearer_auth(access)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(after.status(), StatusCode::UNAUTHORIZED);
+        assert!(
+            after.headers()["www-authenticate"]
+                .to_str()
+                .unwrap()
+                .contains("invalid_token")
+        );
+
+        // The upstream tokens were revoked once the identity was known.
+        for _ in 0..50 {
+            if !world.revoked().is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(world.revoked(), vec!["at".to_owned()]);
+
+        let metrics = http
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            metrics.contains("atlogin_logins_started_total 1"),
+            "{metrics}"
+        );
+        assert!(
+            metrics.contains("atlogin_logins_completed_total 1"),
+            "{metrics}"
+        );
+        assert!(
+            metrics.contains("atlogin_token_requests_total{outcome=\"ok\"} 1"),
+            "{metrics}"
+        );
+        assert!(
+            metrics.contains("atlogin_token_requests_total{outcome=\"invalid_grant\"} 1"),
+            "{metrics}"
+        );
+        assert!(
+            metrics.contains("atlogin_upstream_request_seconds_count{step=\"complete\"} 1"),
+            "{metrics}"
+        );
+
+        server.stop().await.unwrap();
+    });
+}
+
+#[test]
+fn revocation_and_token_endpoint_refusals() {
+    let world = World::start();
+    let state = tempfile::tempdir().unwrap();
+    runtime().block_on(async {
+        let server = start(&settings(&world, state.path())).await;
+        let base = base(&server);
+        let http = client(&world);
+        let mut browser = Browser::new(&world);
+        let pds = to_pds(&mut browser, &base).await;
+        let back = params(&from_pds(&mut browser, &pds, &base).await);
+        let (_, tokens, _) = redeem(&http, &base, &back["code"]).await;
+        let access = tokens["access_token"].as_str().unwrap();
+
+        let revoke = |auth: Option<(&str, &str)>| {
+            let mut request = http
+                .post(format!("{base}/revoke"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(format!("token={access}"));
+            if let Some((id, secret)) = auth {
+                request = request.basic_auth(id, Some(secret));
+            }
+            request.send()
+        };
+        let refused = revoke(Some(("mas", "a-wrong-secret-0123456789")))
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+        assert!(
+            refused.headers()["www-authenticate"]
+                .to_str()
+                .unwrap()
+                .starts_with("Basic")
+        );
+        let ok = revoke(Some(("mas", RP_SECRET))).await.unwrap();
+        assert_eq!(ok.status(), StatusCode::OK);
+        let gone = http
+            .get(format!("{base}/userinfo"))
+            .bearer_auth(access)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(gone.status(), StatusCode::UNAUTHORIZED);
+
+        // The token endpoint's error shapes.
+        let post = |body: &'static str, content_type: &'static str| {
+            http.post(format!("{base}/token"))
+                .basic_auth("mas", Some(RP_SECRET))
+                .header("content-type", content_type)
+                .body(body)
+                .send()
+        };
+        let cases = [
+            (
+                "grant_type=password",
+                "application/x-www-form-urlencoded",
+                400,
+                "unsupported_grant_type",
+            ),
+            (
+                "grant_type=authorization_code&code=nope&redirect_uri=x",
+                "application/x-www-form-urlencoded",
+                400,
+                "invalid_grant",
+            ),
+            (
+                "code=x",
+                "application/x-www-form-urlencoded",
+                400,
+                "invalid_request",
+            ),
+            (
+                "{\"grant_type\":\"authorization_code\"}",
+                "application/json",
+                400,
+                "invalid_request",
+            ),
+        ];
+        for (body, content_type, status, error) in cases {
+            let response = post(body, content_type).await.unwrap();
+            assert_eq!(response.status().as_u16(), status, "{body}");
+            assert_eq!(response.headers()["cache-control"], "no-store");
+            let json: Value = json(response).await;
+            assert_eq!(json["error"], error, "{body}");
+        }
+        // A body over the limit is refused before it is read in full.
+        let big = http
+            .post(format!("{base}/token"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(vec![b'a'; 200 * 1024])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(big.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        let no_token = http.get(format!("{base}/userinfo")).send().await.unwrap();
+        assert_eq!(no_token.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(no_token.headers()["www-authenticate"], "Bearer");
+        server.stop().await.unwrap();
+    });
+}
+
+#[test]
+fn pages_carry_the_security_headers_and_explain_errors() {
+    let world = World::start();
+    let state = tempfile::tempdir().unwrap();
+    runtime().block_on(async {
+        let server = start(&settings(&world, state.path())).await;
+        let base = base(&server);
+        let mut browser = Browser::new(&world);
+
+        let form = browser.get(&authorize_url(&base, &verifier(), &[])).await;
+        for (name, value) in [
+            ("x-frame-options", "DENY"),
+            ("referrer-policy", "no-referrer"),
+            ("x-content-type-options", "nosniff"),
+            ("cache-control", "no-store"),
+        ] {
+            assert_eq!(form.headers[name], value, "{name}");
+        }
+        let csp = form.headers["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"), "{csp}");
+        assert!(form.headers.contains_key("x-request-id"));
+        let cookie = form.headers["set-cookie"].to_str().unwrap();
+        assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+        assert!(form.body.contains("<label for=\"handle\">"), "an accessible label");
+
+        // Unknown client: shown to the person, never redirected.
+        let unknown = browser
+            .get(&format!("{base}/authorize?response_type=code&client_id=nobody&redirect_uri=https%3A%2F%2Fevil.example%2F"))
+            .await;
+        assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
+        assert!(unknown.alert().contains("not valid"), "{}", unknown.body);
+        // A bad scope from a known client goes back to the client.
+        let bad_scope = browser
+            .get(&authorize_url(&base, &verifier(), &[]).replace("scope=openid+profile", "scope=profile"))
+            .await;
+        assert_eq!(bad_scope.status, StatusCode::SEE_OTHER);
+        assert!(bad_scope.location().starts_with(RP_REDIRECT));
+
+        // Not a handle; no such account: the form again, saying so.
+        let (csrf, request) = (form.hidden("csrf"), form.hidden("request"));
+        let not_handle = post_handle(&mut browser, &base, "not a handle!", &csrf, &request).await;
+        assert_eq!(not_handle.status, StatusCode::BAD_REQUEST);
+        assert!(not_handle.alert().contains("is not a handle or a DID"), "{}", not_handle.alert());
+        assert!(not_handle.body.contains("aria-invalid=\"true\""));
+        let nobody = post_handle(&mut browser, &base, "nobody.test", &csrf, &request).await;
+        assert_eq!(nobody.status, StatusCode::BAD_REQUEST);
+        assert!(nobody.alert().contains("No account was found for “nobody.test”"), "{}", nobody.alert());
+
+        // A forged form: wrong CSRF token, or another browser.
+        let forged = post_handle(&mut browser, &base, ALICE_HANDLE, "forged", &request).await;
+        assert_eq!(forged.status, StatusCode::BAD_REQUEST);
+        assert!(forged.alert().contains("not the one atlogin sent"));
+        let mut stranger = Browser::new(&world);
+        let elsewhere = post_handle(&mut stranger, &base, ALICE_HANDLE, &csrf, &request).await;
+        assert_eq!(elsewhere.status, StatusCode::BAD_REQUEST);
+        assert!(elsewhere.alert().contains("another browser"));
+
+        // A tampered or replayed state at the callback.
+        let tampered = browser
+            .get(&format!("{base}/atproto/callback?code=c&state=tampered&iss=x"))
+            .await;
+        assert_eq!(tampered.status, StatusCode::BAD_REQUEST);
+        assert!(tampered.alert().contains("unknown"), "{}", tampered.body);
+        let pds = to_pds(&mut browser, &base).await;
+        let back = browser.get(&pds).await;
+        let callback = back.location();
+        // Someone else's browser following the callback link gets nothing.
+        let mut thief = Browser::new(&world);
+        let stolen = thief.get(&callback).await;
+        assert_eq!(stolen.status, StatusCode::BAD_REQUEST);
+        assert!(stolen.alert().contains("another browser"));
+
+        let missing = browser.get(&format!("{base}/no-such-page")).await;
+        assert_eq!(missing.status, StatusCode::NOT_FOUND);
+        server.stop().await.unwrap();
+    });
+}
+
+#[test]
+fn login_hint_goes_straight_to_the_pds_and_a_denial_reaches_the_client() {
+    let world = World::start();
+    let state = tempfile::tempdir().unwrap();
+    runtime().block_on(async {
+        let server = start(&settings(&world, state.path())).await;
+        let base = base(&server);
+        let mut browser = Browser::new(&world);
+        let first = browser
+            .get(&authorize_url(
+                &base,
+                &verifier(),
+                &[("login_hint", ALICE_HANDLE)],
+            ))
+            .await;
+        assert_eq!(first.status, StatusCode::SEE_OTHER, "{}", first.body);
+        let pds = first.location();
+        assert!(
+            pds.starts_with(&world.url("pds.test", "/oauth/authorize")),
+            "{pds}"
+        );
+        // The PDS answers the callback with access_denied instead of a code.
+        let back = browser.get(&pds).await;
+        let callback = Url::parse(&back.location()).unwrap();
+        let state = callback
+            .query_pairs()
+            .find(|(n, _)| n == "state")
+            .unwrap()
+            .1
+            .into_owned();
+        let iss = callback
+            .query_pairs()
+            .find(|(n, _)| n == "iss")
+            .unwrap()
+            .1
+            .into_owned();
+        let mut denied = callback.clone();
+        denied
+            .query_pairs_mut()
+            .clear()
+            .append_pair("error", "access_denied")
+            .append_pair("state", &state)
+            .append_pair("iss", &iss);
+        let answer = browser.get(denied.as_str()).await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+        let back = params(&answer.location());
+        assert_eq!(back["error"], "access_denied");
+        assert_eq!(back["state"], "rp-state");
+        assert_eq!(back["iss"], server.issuer);
+        server.stop().await.unwrap();
+    });
+}
+
+#[test]
+fn a_sign_in_survives_a_restart_between_the_pds_and_the_callback() {
+    let world = World::start();
+    let state = tempfile::tempdir().unwrap();
+    runtime().block_on(async {
+        let mut settings = settings(&world, state.path());
+        let first = start(&settings).await;
+        let base = base(&first);
+        let mut browser = Browser::new(&world);
+        let pds = to_pds(&mut browser, &base).await;
+        // The loopback client's redirect URI names the port: come back on it.
+        settings.listen = first.address;
+        first.stop().await.unwrap();
+        let second = start(&settings).await;
+        let back = params(&from_pds(&mut browser, &pds, &base).await);
+        let (status, tokens, _) = redeem(&client(&world), &base, &back["code"]).await;
+        assert_eq!(status, StatusCode::OK, "{tokens}");
+        second.stop().await.unwrap();
+    });
+}
+
+#[test]
+fn two_replicas_on_one_postgresql_share_every_step() {
+    let url = std::env::var("ATLOGIN_TEST_POSTGRES_URL")
+        .expect("ATLOGIN_TEST_POSTGRES_URL is not set: run scripts/test, which starts PostgreSQL");
+    let world = World::start();
+    let state = tempfile::tempdir().unwrap();
+    runtime().block_on(async {
+        let admin = sqlx::PgPool::connect(&url).await.unwrap();
+        let name = format!("atlogin_replicas_{}", std::process::id());
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&admin)
+            .await
+            .unwrap();
+        let database = format!("{}/{name}", url.rsplit_once('/').unwrap().0);
+
+        // Both replicas sit behind one public URL (here the first one's own
+        // address) and share the keys and the database.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut settings = settings(&world, state.path());
+        settings.store = StoreSettings::Postgres(database.into());
+        settings.public_url = Some(Url::parse(&format!("http://127.0.0.1:{port}")).unwrap());
+        let two = start(&settings).await;
+        settings.listen = SocketAddr::from(([127, 0, 0, 1], port));
+        let one = start(&settings).await;
+        assert_eq!(one.issuer, two.issuer);
+        assert_ne!(one.address, two.address);
+        let (a, b) = (base(&one), base(&two));
+
+        let http = client(&world);
+        for round in 0..3 {
+            let mut browser = Browser::new(&world);
+            // Alternate the replica each step lands on.
+            let (first, second) = if round % 2 == 0 { (&a, &b) } else { (&b, &a) };
+            let form = browser.get(&authorize_url(first, &verifier(), &[])).await;
+            let pds = browser
+                .post_form(
+                    &format!("{second}/authorize"),
+                    &[
+                        ("request", &form.hidden("request")),
+                        ("csrf", &form.hidden("csrf")),
+                        ("handle", ALICE_HANDLE),
+                    ],
+                )
+                .await
+                .location();
+            let back = params(&from_pds(&mut browser, &pds, first).await);
+            let (status, tokens, _) = redeem(&http, second, &back["code"]).await;
+            assert_eq!(status, StatusCode::OK, "round {round}: {tokens}");
+            let info = http
+                .get(format!("{first}/userinfo"))
+                .bearer_auth(tokens["access_token"].as_str().unwrap())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(info.status(), StatusCode::OK, "round {round}");
+        }
+        one.stop().await.unwrap();
+        two.stop().await.unwrap();
+    });
+}
+
+#[test]
+fn rate_limits_answer_429_per_address() {
+    let world = World::start();
+    let state = tempfile::tempdir().unwrap();
+    runtime().block_on(async {
+        let mut settings = settings(&world, state.path());
+        settings.rate_limits.logins_per_minute = 2;
+        settings.rate_limits.tokens_per_minute = 3;
+        let server = start(&settings).await;
+        let base = base(&server);
+        let mut browser = Browser::new(&world);
+        let form = browser.get(&authorize_url(&base, &verifier(), &[])).await;
+        let mut statuses = Vec::new();
+        for _ in 0..3 {
+            let page = browser
+                .post_form(
+                    &format!("{base}/authorize"),
+                    &[
+                        ("request", &form.hidden("request")),
+                        ("csrf", &form.hidden("csrf")),
+                        ("handle", "nobody.test"),
+                    ],
+                )
+                .await;
+            statuses.push(page.status.as_u16());
+            if page.status == StatusCode::TOO_MANY_REQUESTS {
+                assert_eq!(page.headers["retry-after"], "60");
+            }
+        }
+        assert_eq!(statuses, [400, 400, 429]);
+
+        let http = client(&world);
+        let mut statuses = Vec::new();
+        for _ in 0..4 {
+            let (status, _, _) = redeem(&http, &base, "unknown-code").await;
+            statuses.push(status.as_u16());
+        }
+        assert_eq!(statuses, [400, 400, 400, 429]);
+        server.stop().await.unwrap();
+    });
+}
+
+#[test]
+fn rotated_keys_sign_new_tokens_and_the_old_stay_published() {
+    use atlogin_server::keys::{KeySet, KeyStore};
+    let world = World::start();
+    let state = tempfile::tempdir().unwrap();
+    runtime().block_on(async {
+        let settings = settings(&world, state.path());
+        let kid_of = |token: &str| -> String {
+            let header = token.split('.').next().unwrap();
+            let header: Value =
+                serde_json::from_slice(&atlogin_core::base64url::decode(header).unwrap()).unwrap();
+            header["kid"].as_str().unwrap().to_owned()
+        };
+        let mut kids = Vec::new();
+        for round in 0..2 {
+            if round == 1 {
+                let keys = KeyStore::open(state.path(), DefaultProvider::get()).unwrap();
+                keys.rotate(
+                    KeySet::IdToken,
+                    atlogin_server::app::now(),
+                    Duration::from_secs(3600),
+                    &mut rand_core::UnwrapErr(getrandom::SysRng),
+                )
+                .unwrap();
+            }
+            let server = start(&settings).await;
+            let base = base(&server);
+            let mut browser = Browser::new(&world);
+            let pds = to_pds(&mut browser, &base).await;
+            let back = params(&from_pds(&mut browser, &pds, &base).await);
+            let (_, tokens, _) = redeem(&client(&world), &base, &back["code"]).await;
+            kids.push(kid_of(tokens["id_token"].as_str().unwrap()));
+            let jwks: Value = json(
+                client(&world)
+                    .get(format!("{base}/jwks"))
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await;
+            let published: Vec<&str> = jwks["keys"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|k| k["kid"].as_str().unwrap())
+                .collect();
+            assert!(
+                kids.iter().all(|kid| published.contains(&kid.as_str())),
+                "{kids:?} in {published:?}"
+            );
+            server.stop().await.unwrap();
+        }
+        assert_ne!(kids[0], kids[1], "the new key signs after rotation");
+    });
+}
+
+#[test]
+fn the_demo_runs_a_whole_code_flow_against_the_server() {
+    let world = World::start();
+    let state = tempfile::tempdir().unwrap();
+    runtime().block_on(async {
+        let server = start(&settings(&world, state.path())).await;
+        let base = base(&server);
+        let mut browser = Browser::new(&world);
+        let page = browser.get(&format!("{base}/demo")).await;
+        assert!(page.body.contains("/demo/start"));
+        let authorize = browser.get(&format!("{base}/demo/start")).await.location();
+        let form = browser.get(&authorize).await;
+        let pds = browser
+            .post_form(
+                &format!("{base}/authorize"),
+                &[
+                    ("request", &form.hidden("request")),
+                    ("csrf", &form.hidden("csrf")),
+                    ("handle", ALICE_HANDLE),
+                ],
+            )
+            .await
+            .location();
+        let back = browser.get(&pds).await.location();
+        let to_demo = browser.get(&back).await.location();
+        assert!(
+            to_demo.starts_with(&format!("{}/demo/callback?", server.issuer)),
+            "{to_demo}"
+        );
+        let result = browser.get(&to_demo).await;
+        assert_eq!(result.status, StatusCode::OK, "{}", result.body);
+        assert!(result.body.contains("Signed in"));
+        assert!(result.body.contains(ALICE_DID));
+        assert!(result.body.contains("Alice Test"));
+        server.stop().await.unwrap();
+    });
+}
+
+#[test]
+fn health_readiness_and_graceful_stop() {
+    let world = World::start();
+    let state = tempfile::tempdir().unwrap();
+    runtime().block_on(async {
+        let server = start(&settings(&world, state.path())).await;
+        let base = base(&server);
+        let http = client(&world);
+        assert_eq!(
+            http.get(format!("{base}/healthz"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            StatusCode::OK
+        );
+        assert_eq!(
+            http.get(format!("{base}/readyz"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            StatusCode::OK
+        );
+        let metrics = http.get(format!("{base}/metrics")).send().await.unwrap();
+        assert!(
+            metrics.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("application/openmetrics-text")
+        );
+        // Without a public https URL there is no client metadata document.
+        let metadata = http
+            .get(format!("{base}/oauth-client-metadata.json"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(metadata.status(), StatusCode::NOT_FOUND);
+        server.stop().await.unwrap();
+        assert!(
+            http.get(format!("{base}/healthz")).send().await.is_err(),
+            "stopped"
+        );
+    });
+}
