@@ -441,10 +441,15 @@ impl Checker<'_> {
                 format!("client {id}: id_token_alg is `RS256` or `ES256`"),
             );
         }
-        if let Some(uri) = &client.backchannel_logout_uri
-            && let Err(why) = check_client_url(uri.get_ref())
-        {
-            self.report(uri, format!("client {id}: backchannel_logout_uri {why}"));
+        if let Some(uri) = &client.backchannel_logout_uri {
+            if let Err(why) = check_client_url(uri.get_ref()) {
+                self.report(uri, format!("client {id}: backchannel_logout_uri {why}"));
+            } else if !shares_an_origin(uri.get_ref(), client.redirect_uris.get_ref()) {
+                self.report(
+                    uri,
+                    format!("client {id}: backchannel_logout_uri must have the scheme, host and port of one of its redirect URIs (Back-Channel Logout §2.2)"),
+                );
+            }
         }
         if let Some(scope) = &client.scope {
             match atlogin_core::client::Scope::parse(scope.get_ref()) {
@@ -584,6 +589,17 @@ fn check_client_url(text: &str) -> Result<(), &'static str> {
         return Err("must be https (http only on 127.0.0.1, [::1] or localhost)");
     }
     Ok(())
+}
+
+/// Whether `uri` has the origin of one of `redirect_uris`.
+fn shares_an_origin(uri: &str, redirect_uris: &[Spanned<String>]) -> bool {
+    let Ok(uri) = Url::parse(uri) else {
+        return false;
+    };
+    redirect_uris
+        .iter()
+        .filter_map(|r| Url::parse(r.get_ref()).ok())
+        .any(|r| r.origin() == uri.origin())
 }
 
 fn is_loopback_http(url: &Url) -> bool {

@@ -3,11 +3,13 @@
 //!
 //! [`serve`] assembles and runs it from [`settings`] (read from the
 //! [`config`] file); [`app`] is the HTTP service, [`store`] what it keeps
-//! between requests, [`keys`] its signing keys, [`metrics`] what it counts.
+//! between requests, [`keys`] its signing keys, [`metrics`] what it counts, [`logout`] how relying parties learn
+//! that a session ended.
 
 pub mod app;
 pub mod config;
 pub mod keys;
+pub mod logout;
 pub mod metrics;
 pub mod serve;
 pub mod settings;

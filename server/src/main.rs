@@ -34,6 +34,15 @@ enum Command {
     /// Manage the signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Ends every session of one person: deletes their tokens and sends a
+    /// back-channel logout token to every relying party that registered a URI.
+    Logout {
+        /// The person's DID.
+        did: String,
+        /// The configuration file of the deployment.
+        #[arg(long, short, env = "ATLOGIN_CONFIG")]
+        config: Option<PathBuf>,
+    },
     /// Checks a configuration file and names every problem with its line.
     CheckConfig {
         /// The file.
@@ -96,12 +105,13 @@ fn run(cli: &Cli) -> Result<(), Box<dyn std::error::Error>> {
     match &cli.command {
         Command::CheckConfig { file } => return check_config(file),
         Command::Serve { config } => return serve(cli, config.as_deref()),
+        Command::Logout { did, config } => return logout(cli, did, config.as_deref()),
         Command::Keys(_) => {}
     }
     let store = KeyStore::open(&cli.state_dir, DefaultProvider::get())?;
     let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
     match &cli.command {
-        Command::CheckConfig { .. } | Command::Serve { .. } => {}
+        Command::CheckConfig { .. } | Command::Serve { .. } | Command::Logout { .. } => {}
         Command::Keys(KeysCommand::List) => {
             for set in [KeySet::IdToken, KeySet::AtprotoClient] {
                 for key in store.load(set)? {
@@ -204,6 +214,43 @@ fn serve(cli: &Cli, config: Option<&Path>) -> Result<(), Box<dyn std::error::Err
         server.wait().await?;
         Ok(())
     })
+}
+
+/// `atlogin logout <did>`.
+#[expect(clippy::print_stdout, reason = "the command's output")]
+fn logout(cli: &Cli, did: &str, config: Option<&Path>) -> Result<(), Box<dyn std::error::Error>> {
+    use atlogin_core::identity::{Did, Mode};
+    use atlogin_server::{logout, serve};
+    let settings = settings(cli, config)?;
+    let mode = if settings.upstream.development {
+        Mode::Development
+    } else {
+        Mode::Production
+    };
+    let did = Did::parse(did, mode).map_err(|e| format!("{did}: {e}"))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let ended = runtime.block_on(async {
+        let store = serve::open_store(&settings).await?;
+        let issuer = serve::issuer(&settings, settings.listen.port());
+        let provider = serve::provider_config(&settings, &issuer, settings.clients.clone())?;
+        let sender = logout::LogoutSender::new()?;
+        let ended = logout::end_sessions(store.as_ref(), &provider, &sender, &did, now()).await?;
+        Ok::<_, Box<dyn std::error::Error>>(ended)
+    })?;
+    println!("{did}: {} token(s) deleted", ended.tokens);
+    for client in &ended.notified {
+        println!("{client}: logout token delivered");
+    }
+    for (client, error) in &ended.failed {
+        println!("{client}: logout token NOT delivered: {error}");
+    }
+    if ended.failed.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{} relying part(ies) were not told", ended.failed.len()).into())
+    }
 }
 
 /// `atlogin check-config`: prints each problem and fails when there is one.

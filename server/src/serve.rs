@@ -93,6 +93,43 @@ fn own_address(bound: SocketAddr) -> SocketAddr {
     }
 }
 
+/// The store the settings name, opened and migrated.
+pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, ServeError> {
+    Ok(match &settings.store {
+        StoreSettings::Sqlite => {
+            Arc::new(SqliteStore::open(&settings.state_dir.join("atlogin.sqlite3")).await?)
+        }
+        StoreSettings::Postgres(url) => Arc::new(PgStore::connect(url).await?),
+    })
+}
+
+/// The issuer: the public URL without a trailing slash, or, for the loopback
+/// client, `http://127.0.0.1:<port>` (the browser and the relying parties
+/// reach atlogin on this machine's loopback address).
+pub fn issuer(settings: &Settings, port: u16) -> String {
+    match &settings.public_url {
+        Some(url) => url.as_str().trim_end_matches('/').to_owned(),
+        None => format!("http://127.0.0.1:{port}"),
+    }
+}
+
+/// The provider for `issuer` with the published ID-token keys and `clients`.
+pub fn provider_config(
+    settings: &Settings,
+    issuer: &str,
+    clients: Vec<atlogin_core::provider::RegisteredClient>,
+) -> Result<ProviderConfig, ServeError> {
+    let keys = KeyStore::open(&settings.state_dir, DefaultProvider::get())?;
+    let id_token_keys = keys.load_or_generate(KeySet::IdToken, app::now(), &mut app::rng())?;
+    Ok(ProviderConfig::new(
+        issuer,
+        id_token_keys.into_iter().map(|k| k.signing).collect(),
+        clients,
+    )
+    .map_err(|e| ServeError::Settings(e.to_string()))?
+    .with_lifetimes(settings.lifetimes))
+}
+
 /// Starts the server; it runs until [`Server::stop`] or `shutdown` completes.
 pub async fn start(
     settings: &Settings,
@@ -101,15 +138,9 @@ pub async fn start(
     let now = app::now();
     let mut rng = app::rng();
     let keys = KeyStore::open(&settings.state_dir, DefaultProvider::get())?;
-    let id_token_keys = keys.load_or_generate(KeySet::IdToken, now, &mut rng)?;
     let client_keys = keys.load_or_generate(KeySet::AtprotoClient, now, &mut rng)?;
 
-    let store: Arc<dyn Store> = match &settings.store {
-        StoreSettings::Sqlite => {
-            Arc::new(SqliteStore::open(&settings.state_dir.join("atlogin.sqlite3")).await?)
-        }
-        StoreSettings::Postgres(url) => Arc::new(PgStore::connect(url).await?),
-    };
+    let store = open_store(settings).await?;
 
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
@@ -121,12 +152,7 @@ pub async fn start(
         address: settings.listen,
         source,
     })?;
-    let issuer = match &settings.public_url {
-        Some(url) => url.as_str().trim_end_matches('/').to_owned(),
-        // The loopback client: the browser and the relying party reach atlogin
-        // on this machine's loopback address.
-        None => format!("http://127.0.0.1:{}", address.port()),
-    };
+    let issuer = issuer(settings, address.port());
     let invalid = |e: &dyn std::fmt::Display| ServeError::Settings(e.to_string());
 
     let mut clients = settings.clients.clone();
@@ -139,13 +165,7 @@ pub async fn start(
     } else {
         None
     };
-    let provider = ProviderConfig::new(
-        &issuer,
-        id_token_keys.into_iter().map(|k| k.signing).collect(),
-        clients,
-    )
-    .map_err(|e| invalid(&e))?
-    .with_lifetimes(settings.lifetimes);
+    let provider = provider_config(settings, &issuer, clients)?;
 
     let mode = if settings.upstream.development {
         Mode::Development
@@ -168,16 +188,19 @@ pub async fn start(
     }
     let driver = atlogin_tokio::Driver::new(driver_config).map_err(|e| invalid(&e))?;
 
-    let app = Arc::new(App::new(
-        provider,
-        Arc::new(client),
-        driver,
-        store,
-        mode,
-        settings.trusted_proxies.clone(),
-        settings.rate_limits,
-        demo,
-    ));
+    let app = Arc::new(
+        App::new(
+            provider,
+            Arc::new(client),
+            driver,
+            store,
+            mode,
+            settings.trusted_proxies.clone(),
+            settings.rate_limits,
+            demo,
+        )
+        .map_err(|e| invalid(&e))?,
+    );
     let router = app::router(app.clone());
 
     let sweeper = spawn_sweeper(app.clone());

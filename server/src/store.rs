@@ -86,6 +86,8 @@ pub struct Put {
     pub key: String,
     /// Its family, for tokens.
     pub family: Option<String>,
+    /// The DID it speaks for, for tokens.
+    pub subject: Option<String>,
     /// The item, as JSON.
     pub payload: String,
     /// When it stops being readable.
@@ -108,6 +110,7 @@ impl Put {
             kind,
             key: key.into(),
             family: None,
+            subject: None,
             payload,
             expires_at,
         }
@@ -117,6 +120,13 @@ impl Put {
     #[must_use]
     pub fn in_family(mut self, family: impl Into<String>) -> Self {
         self.family = Some(family.into());
+        self
+    }
+
+    /// Names the DID the row speaks for.
+    #[must_use]
+    pub fn for_subject(mut self, subject: impl Into<String>) -> Self {
+        self.subject = Some(subject.into());
         self
     }
 }
@@ -193,6 +203,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// nothing was written.
     fn commit(&self, batch: Batch, now: UnixTime) -> StoreFuture<'_, bool>;
 
+    /// Deletes every live row that speaks for `subject` and returns them.
+    fn end_sessions<'a>(&'a self, subject: &'a str, now: UnixTime) -> StoreFuture<'a, Vec<Record>>;
+
     /// Deletes every expired row; returns how many.
     fn sweep(&self, now: UnixTime) -> StoreFuture<'_, u64>;
 
@@ -205,11 +218,11 @@ fn secs(time: UnixTime) -> i64 {
 }
 
 // The statements both backends run. SQLite reads `$1` as "the first parameter",
-// as PostgreSQL does.
-const PUT: &str = "INSERT INTO atlogin_records (kind, key, family, payload, used, expires_at) \
-     VALUES ($1, $2, $3, $4, FALSE, $5) \
-     ON CONFLICT (kind, key) DO UPDATE SET family = excluded.family, payload = excluded.payload, \
-     used = FALSE, expires_at = excluded.expires_at \
+// as PostgreSQL does. (PUT's `$7` came with the second migration.)
+const PUT: &str = "INSERT INTO atlogin_records (kind, key, family, subject, payload, used, expires_at) \
+     VALUES ($1, $2, $3, $7, $4, FALSE, $5) \
+     ON CONFLICT (kind, key) DO UPDATE SET family = excluded.family, subject = excluded.subject, \
+     payload = excluded.payload, used = FALSE, expires_at = excluded.expires_at \
      WHERE atlogin_records.expires_at <= $6";
 const GET: &str = "SELECT payload, used, family FROM atlogin_records \
      WHERE kind = $1 AND key = $2 AND expires_at > $3";
@@ -219,6 +232,8 @@ const CLAIM: &str = "UPDATE atlogin_records SET used = TRUE, payload = $3 \
      WHERE kind = $1 AND key = $2 AND used = FALSE AND expires_at > $4";
 const DELETE: &str = "DELETE FROM atlogin_records WHERE kind = $1 AND key = $2";
 const REVOKE_FAMILY: &str = "DELETE FROM atlogin_records WHERE family = $1";
+const END_SESSIONS: &str = "DELETE FROM atlogin_records WHERE subject = $1 AND expires_at > $2 \
+     RETURNING payload, used, family";
 const SWEEP: &str = "DELETE FROM atlogin_records WHERE expires_at <= $1";
 
 /// Implements [`Store`] for a backend; the two differ only in their pool type.
@@ -234,6 +249,7 @@ macro_rules! sql_store {
                         .bind(&row.payload)
                         .bind(secs(row.expires_at))
                         .bind(secs(now))
+                        .bind(&row.subject)
                         .execute(&self.pool)
                         .await?;
                     Ok(done.rows_affected() == 1)
@@ -311,11 +327,27 @@ macro_rules! sql_store {
                             .bind(&row.payload)
                             .bind(secs(row.expires_at))
                             .bind(secs(now))
+                            .bind(&row.subject)
                             .execute(&mut *tx)
                             .await?;
                     }
                     tx.commit().await?;
                     Ok(true)
+                })
+            }
+
+            fn end_sessions<'a>(
+                &'a self,
+                subject: &'a str,
+                now: UnixTime,
+            ) -> StoreFuture<'a, Vec<Record>> {
+                Box::pin(async move {
+                    let rows = sqlx::query(END_SESSIONS)
+                        .bind(subject)
+                        .bind(secs(now))
+                        .fetch_all(&self.pool)
+                        .await?;
+                    rows.iter().map(|row| record::<$db>(row)).collect()
                 })
             }
 

@@ -64,6 +64,16 @@ client_id = "synapse"
 redirect_uris = ["https://matrix.example.com/_synapse/client/oidc/callback"]
 auth = "client_secret_post"
 secret = "an-inline-secret-of-enough-length"
+scope = "openid profile"
+backchannel_logout_uri = "https://matrix.example.com/_synapse/client/oidc/backchannel_logout"
+
+[upstream]
+plc_url = "https://plc.example.com"
+nameservers = ["192.0.2.53:53"]
+
+[rate_limits]
+logins_per_minute = 10
+tokens_per_minute = 100
 "#;
 
 #[test]
@@ -124,6 +134,56 @@ id_token_alg = "HS256"
     expect_at(23, "public clients are not supported");
     expect_at(25, "id_token_alg");
     assert_eq!(problems.len(), 13, "{found:#?}");
+}
+
+#[test]
+fn the_upstream_limits_scope_and_logout_sections_are_checked() {
+    let text = r#"[upstream]
+plc_url = "http://plc.example.com"
+nameservers = ["localhost"]
+
+[rate_limits]
+logins_per_minute = 0
+
+[[clients]]
+client_id = "mas"
+redirect_uris = ["https://mas.example.com/cb"]
+secret_env = "MAS_SECRET"
+scope = "profile"
+backchannel_logout_uri = "https://elsewhere.example.com/logout"
+
+[[clients]]
+client_id = "other"
+redirect_uris = ["https://other.example.com/cb"]
+secret_env = "MAS_SECRET"
+scope = "openid groups"
+"#;
+    let problems = check(text, false);
+    let found = lines(&problems);
+    for (line, needle) in [
+        (2, "plc_url must be https unless upstream.development"),
+        (3, "nameservers holds addresses with ports"),
+        (6, "at least 1 per minute"),
+        (12, "scope must be a space-separated list that holds openid"),
+        (13, "Back-Channel Logout §2.2"),
+        (19, "scope groups is not one atlogin offers"),
+    ] {
+        assert!(
+            found
+                .iter()
+                .any(|(l, m)| *l == Some(line) && m.contains(needle)),
+            "no problem at line {line} containing {needle:?} in {found:#?}"
+        );
+    }
+    assert_eq!(problems.len(), 6, "{found:#?}");
+    // Development mode allows a plain-http PLC (a local one, in tests).
+    assert_eq!(
+        check(
+            "[upstream]\ndevelopment = true\nplc_url = \"http://127.0.0.1:2582\"\n",
+            false
+        ),
+        []
+    );
 }
 
 #[test]

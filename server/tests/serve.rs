@@ -255,7 +255,10 @@ async fn redeem(
 }
 
 #[test]
-#[expect(clippy::too_many_lines, reason = "one sign-in walked through every endpoint in order")]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one sign-in walked through every endpoint in order"
+)]
 fn a_whole_sign_in_then_every_oidc_endpoint() {
     let world = World::start();
     let state = tempfile::tempdir().unwrap();
@@ -885,5 +888,116 @@ fn health_readiness_and_graceful_stop() {
             http.get(format!("{base}/healthz")).send().await.is_err(),
             "stopped"
         );
+    });
+}
+
+/// A relying party's back-channel logout endpoint: records each logout token.
+async fn logout_receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let sink = received.clone();
+    let router = axum::Router::new().route(
+        "/logout",
+        axum::routing::post(move |body: String| {
+            let token = url::form_urlencoded::parse(body.as_bytes())
+                .find(|(name, _)| name == "logout_token")
+                .map(|(_, value)| value.into_owned());
+            sink.lock().unwrap().extend(token);
+            async { "" }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    (format!("http://{address}/logout"), received)
+}
+
+async fn wait_for(received: &std::sync::Mutex<Vec<String>>, count: usize) -> Vec<String> {
+    for _ in 0..100 {
+        if received.lock().unwrap().len() >= count {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    received.lock().unwrap().clone()
+}
+
+#[test]
+fn replays_and_atlogin_logout_send_back_channel_logout_tokens() {
+    let world = World::start();
+    let state = tempfile::tempdir().unwrap();
+    runtime().block_on(async {
+        let (uri, received) = logout_receiver().await;
+        let mut settings = settings(&world, state.path());
+        // The logout URI must share the origin of a redirect URI.
+        let rp_origin = uri.trim_end_matches("/logout").to_owned();
+        settings.clients = vec![RegisteredClient::new(
+            "mas",
+            vec![RP_REDIRECT.to_owned(), format!("{rp_origin}/callback")],
+            ClientAuth::ClientSecretBasic(StoredSecret::Plain(ClientSecret::new(RP_SECRET))),
+        )
+        .with_backchannel_logout_uri(Url::parse(&uri).unwrap())];
+        let server = start(&settings).await;
+        let base = base(&server);
+        let http = client(&world);
+
+        // A replayed code ends the session it started: the relying party is told.
+        let mut browser = Browser::new(&world);
+        let pds = to_pds(&mut browser, &base).await;
+        let back = params(&from_pds(&mut browser, &pds, &base).await);
+        let (status, _, _) = redeem(&http, &base, &back["code"]).await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, _, _) = redeem(&http, &base, &back["code"]).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        let tokens = wait_for(&received, 1).await;
+        assert_eq!(tokens.len(), 1);
+        let jwks = JwkSet::from_json(&http.get(format!("{base}/jwks")).send().await.unwrap().bytes().await.unwrap()).unwrap();
+        let logout = Verifier::new(DefaultProvider::get())
+            .with_typ("logout+jwt")
+            .verify(&tokens[0], &jwks)
+            .unwrap();
+        let claims = logout.claims();
+        assert_eq!(claims["iss"], server.issuer);
+        assert_eq!(claims["aud"], "mas");
+        assert_eq!(claims["sub"], ALICE_DID);
+        assert!(claims["events"].get("http://schemas.openid.net/event/backchannel-logout").is_some());
+        assert!(claims.get("nonce").is_none(), "a logout token never carries a nonce");
+
+        // `atlogin logout <did>` ends every session of the person.
+        let mut browser = Browser::new(&world);
+        let pds = to_pds(&mut browser, &base).await;
+        let back = params(&from_pds(&mut browser, &pds, &base).await);
+        let (_, fresh, _) = redeem(&http, &base, &back["code"]).await;
+        let access = fresh["access_token"].as_str().unwrap().to_owned();
+        let config = state.path().join("atlogin.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "listen = \"{}\"\n[upstream]\ndevelopment = true\n\n[[clients]]\nclient_id = \"mas\"\nredirect_uris = [\"{RP_REDIRECT}\", \"{rp_origin}/callback\"]\nsecret = \"{RP_SECRET}\"\nbackchannel_logout_uri = \"{uri}\"\n",
+                server.address
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&config, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+        let state_dir = state.path().to_owned();
+        let output = tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_atlogin"))
+                .arg("--state-dir")
+                .arg(&state_dir)
+                .args(["logout", ALICE_DID, "--config"])
+                .arg(&config)
+                .env_remove("ATLOGIN_PUBLIC_URL")
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+        assert!(stdout.contains("1 token(s) deleted"), "{stdout}");
+        assert!(stdout.contains("mas: logout token delivered"), "{stdout}");
+        assert_eq!(received.lock().unwrap().len(), 2);
+        let gone = http.get(format!("{base}/userinfo")).bearer_auth(&access).send().await.unwrap();
+        assert_eq!(gone.status(), StatusCode::UNAUTHORIZED);
+        server.stop().await.unwrap();
     });
 }

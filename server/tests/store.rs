@@ -388,6 +388,46 @@ macro_rules! suite {
             }
 
             #[tokio::test]
+            async fn ending_sessions_deletes_one_subjects_tokens_and_returns_them() {
+                let (store, _keep) = $open().await;
+                let token = |kind, key: &str, subject: &str| {
+                    row(kind, key, &format!("{{\"key\":\"{key}\"}}"), later(300))
+                        .in_family("f")
+                        .for_subject(subject)
+                };
+                store
+                    .put(token(Kind::Access, "a1", "did:plc:alice"), NOW)
+                    .await
+                    .unwrap();
+                store
+                    .put(token(Kind::Refresh, "r1", "did:plc:alice"), NOW)
+                    .await
+                    .unwrap();
+                store
+                    .put(token(Kind::Access, "b1", "did:plc:bob"), NOW)
+                    .await
+                    .unwrap();
+                let mut ended: Vec<String> = store
+                    .end_sessions("did:plc:alice", NOW)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|r| r.payload)
+                    .collect();
+                ended.sort();
+                assert_eq!(ended, ["{\"key\":\"a1\"}", "{\"key\":\"r1\"}"]);
+                assert!(store.get(Kind::Access, "a1", NOW).await.unwrap().is_none());
+                assert!(store.get(Kind::Access, "b1", NOW).await.unwrap().is_some());
+                assert!(
+                    store
+                        .end_sessions("did:plc:alice", NOW)
+                        .await
+                        .unwrap()
+                        .is_empty()
+                );
+            }
+
+            #[tokio::test]
             async fn ping_answers() {
                 let (store, _keep) = $open().await;
                 store.ping().await.unwrap();

@@ -80,6 +80,8 @@ pub struct App {
     pub secure_cookies: bool,
     /// The built-in demo relying party, when on.
     pub demo: Option<Demo>,
+    /// Sends back-channel logout tokens.
+    pub logout: crate::logout::LogoutSender,
     /// Sign-ins started, per address.
     login_limiter: DefaultKeyedRateLimiter<IpAddr>,
     /// Token requests, per address.
@@ -110,10 +112,10 @@ impl App {
         trusted_proxies: Vec<IpAddr>,
         rate_limits: RateLimits,
         demo: Option<Demo>,
-    ) -> Self {
+    ) -> Result<Self, String> {
         let per_minute = |n: u32| Quota::per_minute(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN));
         let secure_cookies = provider.issuer().starts_with("https://");
-        Self {
+        Ok(Self {
             provider,
             client,
             driver,
@@ -130,7 +132,8 @@ impl App {
             token_limiter: DefaultKeyedRateLimiter::keyed(per_minute(
                 rate_limits.tokens_per_minute,
             )),
-        }
+            logout: crate::logout::LogoutSender::new()?,
+        })
     }
 
     /// Forgets rate-limit state of addresses that have been quiet.

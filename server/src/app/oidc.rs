@@ -191,8 +191,13 @@ async fn token_response(
         },
         _ => return OAuthError::unsupported_grant_type("unsupported grant").to_response(),
     };
+    let subject = match &stored {
+        Stored::Code(grant) => grant.as_ref().map(|g| g.user.did.clone()),
+        Stored::Refresh(grant) => grant.as_ref().map(|g| g.user.did.clone()),
+    };
     let outcome =
         atlogin_core::provider::token(&app.provider, &client, &request, stored, now, &mut rng());
+    let replayed = outcome.changes.revoke_family.is_some();
     let family = outcome
         .changes
         .code
@@ -209,7 +214,12 @@ async fn token_response(
         return OAuthError::server_error().to_response();
     };
     match app.store.commit(batch, now).await {
-        Ok(true) => outcome.response,
+        Ok(true) => {
+            if replayed && let Some(subject) = subject {
+                log_out(app, client.client, subject);
+            }
+            outcome.response
+        }
         Ok(false) => {
             // Another request redeemed the same code or refresh token first:
             // treat this one as the replay it is (RFC 9700 §4.14.2).
@@ -222,6 +232,9 @@ async fn token_response(
                     tracing::error!(%error, "cannot revoke a replayed grant's tokens");
                 }
             }
+            if let Some(subject) = subject {
+                log_out(app, client.client, subject);
+            }
             OAuthError::invalid_grant("the grant was already used").to_response()
         }
         Err(error) => {
@@ -229,6 +242,34 @@ async fn token_response(
             OAuthError::server_error().to_response()
         }
     }
+}
+
+/// Tells `client`, in the background, that the session of `subject` it held
+/// has ended: its code or refresh token was replayed, so its tokens are gone.
+fn log_out(
+    app: &Shared,
+    client: &atlogin_core::provider::RegisteredClient,
+    subject: atlogin_core::identity::Did,
+) {
+    if client.backchannel_logout_uri.is_none() {
+        return;
+    }
+    let app = app.clone();
+    let client = client.clone();
+    tokio::spawn(async move {
+        match app
+            .logout
+            .send(&app.provider, &client, &subject, now())
+            .await
+        {
+            Ok(_) => {
+                tracing::info!(client = %client.client_id, did = %subject, "back-channel logout sent after a replay");
+            }
+            Err(error) => {
+                tracing::warn!(%error, client = %client.client_id, "back-channel logout failed");
+            }
+        }
+    });
 }
 
 async fn into_http(response: Response) -> http::Response<Vec<u8>> {
@@ -272,15 +313,21 @@ fn batch_of(changes: StoreChanges) -> Result<Batch, serde_json::Error> {
     }
     if let Some((key, grant)) = changes.access {
         let payload = serde_json::to_string(&grant)?;
-        batch
-            .puts
-            .push(Put::new(Kind::Access, key, payload, grant.expires_at).in_family(grant.family));
+        let subject = grant.user.did.as_str().to_owned();
+        batch.puts.push(
+            Put::new(Kind::Access, key, payload, grant.expires_at)
+                .in_family(grant.family)
+                .for_subject(subject),
+        );
     }
     if let Some((key, grant)) = changes.refresh {
         let payload = serde_json::to_string(&grant)?;
-        batch
-            .puts
-            .push(Put::new(Kind::Refresh, key, payload, grant.expires_at).in_family(grant.family));
+        let subject = grant.user.did.as_str().to_owned();
+        batch.puts.push(
+            Put::new(Kind::Refresh, key, payload, grant.expires_at)
+                .in_family(grant.family)
+                .for_subject(subject),
+        );
     }
     if let Some(family) = changes.revoke_family {
         batch.revoke_families.push(family);
