@@ -4,10 +4,11 @@
 //! [`serve`] assembles and runs it from [`settings`] (read from the
 //! [`config`] file); [`app`] is the HTTP service, [`store`] what it keeps
 //! between requests, [`keys`] its signing keys, [`metrics`] what it counts, [`logout`] how relying parties learn
-//! that a session ended.
+//! that a session ended, [`doctor`] how a deployment looks from outside.
 
 pub mod app;
 pub mod config;
+pub mod doctor;
 pub mod keys;
 pub mod logout;
 pub mod metrics;

@@ -43,6 +43,18 @@ enum Command {
         #[arg(long, short, env = "ATLOGIN_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// Checks a running deployment from the outside: its discovery document,
+    /// JWKS and atproto client metadata, and what a relying party expects.
+    Doctor {
+        /// The deployment's public URL (its issuer).
+        url: url::Url,
+        /// The issuer the relying party is configured with.
+        #[arg(long)]
+        issuer: Option<String>,
+        /// The ID-token algorithm the relying party accepts.
+        #[arg(long, value_enum)]
+        alg: Option<AlgArg>,
+    },
     /// Checks a configuration file and names every problem with its line.
     CheckConfig {
         /// The file.
@@ -64,6 +76,14 @@ enum KeysCommand {
         #[arg(long, default_value_t = 7)]
         grace_days: u64,
     },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum AlgArg {
+    #[value(name = "RS256")]
+    Rs256,
+    #[value(name = "ES256")]
+    Es256,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -106,12 +126,16 @@ fn run(cli: &Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::CheckConfig { file } => return check_config(file),
         Command::Serve { config } => return serve(cli, config.as_deref()),
         Command::Logout { did, config } => return logout(cli, did, config.as_deref()),
+        Command::Doctor { url, issuer, alg } => return doctor(url, issuer.clone(), *alg),
         Command::Keys(_) => {}
     }
     let store = KeyStore::open(&cli.state_dir, DefaultProvider::get())?;
     let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
     match &cli.command {
-        Command::CheckConfig { .. } | Command::Serve { .. } | Command::Logout { .. } => {}
+        Command::CheckConfig { .. }
+        | Command::Serve { .. }
+        | Command::Logout { .. }
+        | Command::Doctor { .. } => {}
         Command::Keys(KeysCommand::List) => {
             for set in [KeySet::IdToken, KeySet::AtprotoClient] {
                 for key in store.load(set)? {
@@ -214,6 +238,38 @@ fn serve(cli: &Cli, config: Option<&Path>) -> Result<(), Box<dyn std::error::Err
         server.wait().await?;
         Ok(())
     })
+}
+
+/// `atlogin doctor <url>`: prints each finding; fails when one failed.
+#[expect(clippy::print_stdout, reason = "the command's output")]
+fn doctor(
+    url: &url::Url,
+    issuer: Option<String>,
+    alg: Option<AlgArg>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use atlogin_core::jose::Algorithm;
+    use atlogin_server::doctor;
+    let expect = doctor::Expectations {
+        issuer,
+        alg: alg.map(|a| match a {
+            AlgArg::Rs256 => Algorithm::Rs256,
+            AlgArg::Es256 => Algorithm::Es256,
+        }),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let findings = runtime.block_on(doctor::run(url, &expect));
+    for finding in &findings {
+        println!("{finding}");
+    }
+    let failed = findings.iter().filter(|f| !f.ok).count();
+    if failed == 0 {
+        println!("all {} checks passed", findings.len());
+        Ok(())
+    } else {
+        Err(format!("{failed} of {} checks failed", findings.len()).into())
+    }
 }
 
 /// `atlogin logout <did>`.

@@ -1001,3 +1001,107 @@ fn replays_and_atlogin_logout_send_back_channel_logout_tokens() {
         server.stop().await.unwrap();
     });
 }
+
+#[test]
+fn doctor_checks_a_running_deployment_and_names_a_mismatched_issuer() {
+    use atlogin_core::jose::Algorithm;
+    use atlogin_server::doctor::{self, Expectations};
+    let world = World::start();
+    let state = tempfile::tempdir().unwrap();
+    runtime().block_on(async {
+        let server = start(&settings(&world, state.path())).await;
+        let url = Url::parse(&server.issuer).unwrap();
+        let healthy = doctor::run(
+            &url,
+            &Expectations {
+                issuer: Some(server.issuer.clone()),
+                alg: Some(Algorithm::Es256),
+            },
+        )
+        .await;
+        assert!(healthy.iter().all(|f| f.ok), "{healthy:#?}");
+        assert!(healthy.iter().any(|f| f.check == "jwks has an ES256 key"));
+
+        let slash = format!("{}/", server.issuer);
+        let mismatched = doctor::run(
+            &url,
+            &Expectations {
+                issuer: Some(slash.clone()),
+                alg: None,
+            },
+        )
+        .await;
+        let failed: Vec<_> = mismatched.iter().filter(|f| !f.ok).collect();
+        assert_eq!(failed.len(), 1, "{failed:#?}");
+        assert_eq!(failed[0].check, "relying party's issuer matches");
+        assert!(failed[0].detail.contains("trailing slash"));
+
+        let base = server.issuer.clone();
+        let output = tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_atlogin"))
+                .args(["doctor", &base, "--issuer", &slash, "--alg", "RS256"])
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(!output.status.success(), "{stdout}");
+        assert!(
+            stdout.contains("FAIL relying party's issuer matches"),
+            "{stdout}"
+        );
+        assert!(
+            stdout.contains("ok   RS256 offered for ID tokens"),
+            "{stdout}"
+        );
+        server.stop().await.unwrap();
+    });
+}
+
+#[test]
+fn doctor_reads_a_confidential_clients_metadata_document() {
+    use atlogin_core::client::ClientConfig;
+    use atlogin_core::jose::{EcPrivateKey, JwsSigningKey};
+    use atlogin_server::doctor::{Fetched, check_client_metadata};
+    let url = "https://login.example.com/oauth-client-metadata.json";
+    let secret = EcPrivateKey::generate(&mut rand_core::UnwrapErr(getrandom::SysRng));
+    let key =
+        JwsSigningKey::new(DefaultProvider::get().load_es256(&secret).unwrap()).with_kid("k1");
+    let client = ClientConfig::confidential(
+        Url::parse(url).unwrap(),
+        vec![Url::parse("https://login.example.com/atproto/callback").unwrap()],
+        vec![key],
+    )
+    .unwrap();
+    let document = client.metadata_document().unwrap();
+    let served = |body: &Value, content_type: &str| Fetched {
+        status: 200,
+        content_type: Some(content_type.to_owned()),
+        body: body.to_string().into_bytes(),
+    };
+    let (findings, jwks_uri) = check_client_metadata(url, &served(&document, "application/json"));
+    assert!(findings.iter().all(|f| f.ok), "{findings:#?}");
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.check == "client jwks has an ES256 key")
+    );
+    assert_eq!(jwks_uri, None, "keys inline");
+
+    let mut wrong = document.clone();
+    wrong["client_id"] = "https://login.example.com/".into();
+    let (findings, _) = check_client_metadata(url, &served(&wrong, "text/html"));
+    let failed: Vec<&str> = findings
+        .iter()
+        .filter(|f| !f.ok)
+        .map(|f| f.check.as_str())
+        .collect();
+    assert_eq!(
+        failed,
+        [
+            "client metadata content type",
+            "client_id is the document's URL"
+        ]
+    );
+}
