@@ -187,6 +187,28 @@ scope = "openid groups"
 }
 
 #[test]
+fn the_readme_example_passes() {
+    let readme = include_str!("../../README.md");
+    let start = readme.find("```toml\n").expect("a toml block") + "```toml\n".len();
+    let end = start + readme[start..].find("```").expect("its end");
+    let env =
+        |name: &str| (name == "ATLOGIN_MAS_SECRET").then(|| "a-secret-of-enough-length".to_owned());
+    let read_file = |path: &Path| {
+        assert_eq!(path, Path::new("/run/secrets/atlogin-db"));
+        Ok("postgres://atlogin@db/atlogin\n".to_owned())
+    };
+    let problems = config::check(
+        &readme[start..end],
+        &Surroundings {
+            file_is_shared: true,
+            env: &env,
+            read_file: &read_file,
+        },
+    );
+    assert_eq!(problems, []);
+}
+
+#[test]
 fn syntax_errors_and_unknown_keys_have_lines() {
     let broken = check("listen = \"127.0.0.1:1\"\n\n[store\nkind = 1\n", false);
     assert_eq!(broken.len(), 1);
