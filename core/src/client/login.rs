@@ -68,6 +68,7 @@ pub struct LoginRequest {
     input: LoginInput,
     login_hint: Option<String>,
     scope: Scope,
+    fresh: bool,
 }
 
 impl LoginRequest {
@@ -97,7 +98,17 @@ impl LoginRequest {
             input,
             login_hint,
             scope: Scope::atproto(),
+            fresh: false,
         })
+    }
+
+    /// Asks the authorization server to make the person sign in again even if
+    /// it has a session for them (`prompt=login`), as a relying party's own
+    /// `prompt=login` or `max_age` requires.
+    #[must_use]
+    pub fn with_fresh_sign_in(mut self) -> Self {
+        self.fresh = true;
+        self
     }
 
     /// Asks for this scope instead of `atproto` alone; it must include `atproto`.
@@ -300,6 +311,9 @@ impl StartLogin {
         ];
         if let Some(hint) = &pending.login_hint {
             params.push(("login_hint", hint));
+        }
+        if self.request.fresh {
+            params.push(("prompt", "login"));
         }
         let request =
             match pending

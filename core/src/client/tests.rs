@@ -547,6 +547,27 @@ fn the_loopback_client() {
 }
 
 #[test]
+fn a_fresh_sign_in_is_asked_of_the_server_with_prompt_login() {
+    let config = Arc::new(confidential());
+    let mut world = World::new();
+    let request = LoginRequest::parse(ALICE, Mode::Production)
+        .expect("valid input")
+        .with_fresh_sign_in();
+    let mut machine = StartLogin::new(request, config.clone(), NOW, &mut rng(9)).expect("starts");
+    run(&mut machine, &mut world).expect("login starts");
+    assert_eq!(
+        world.seen.last().expect("par").field("prompt"),
+        Some("login")
+    );
+    start(&config, ALICE, &mut world).expect("login starts");
+    assert_eq!(
+        world.seen.last().expect("par").field("prompt"),
+        None,
+        "not by default"
+    );
+}
+
+#[test]
 fn a_login_from_a_typed_server_url_still_proves_the_issuer() {
     let config = Arc::new(confidential());
     let mut world = World::new();

@@ -83,7 +83,7 @@ pub fn discovery_document(config: &ProviderConfig) -> Value {
         "revocation_endpoint_auth_signing_alg_values_supported": ["ES256", "RS256"],
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": [
-            "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash",
+            "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid",
             "preferred_username", "name", "picture", "email", "email_verified",
         ],
         "prompt_values_supported": ["login", "consent", "none"],
@@ -92,7 +92,7 @@ pub fn discovery_document(config: &ProviderConfig) -> Value {
         "request_uri_parameter_supported": false,
         "claims_parameter_supported": false,
         "backchannel_logout_supported": true,
-        "backchannel_logout_session_supported": false,
+        "backchannel_logout_session_supported": true,
     })
 }
 

@@ -136,10 +136,15 @@ pub fn revoke(
 
 /// The OIDC Back-Channel Logout 1.0 logout token for `client` about `sub`; the
 /// server POSTs it as `logout_token` to the client's `backchannel_logout_uri`.
+///
+/// With `sid` (the `sid` of the ID tokens of one sign-in, the family of its
+/// code) it ends that session only; without, every session of `sub` at the
+/// client (§2.4). Some relying parties (Synapse) accept only the first kind.
 pub fn logout_token<R: CryptoRng + ?Sized>(
     config: &ProviderConfig,
     client: &RegisteredClient,
     sub: &Did,
+    sid: Option<&str>,
     now: UnixTime,
     rng: &mut R,
 ) -> Result<String, OAuthError> {
@@ -148,7 +153,7 @@ pub fn logout_token<R: CryptoRng + ?Sized>(
         .ok_or_else(OAuthError::server_error)?;
     let mut jti = [0u8; 16];
     rng.fill_bytes(&mut jti);
-    let claims = json!({
+    let mut claims = json!({
         "iss": config.issuer(),
         "sub": sub.as_str(),
         "aud": client.client_id,
@@ -157,6 +162,10 @@ pub fn logout_token<R: CryptoRng + ?Sized>(
         "jti": crate::base64url::encode(&jti),
         "events": {"http://schemas.openid.net/event/backchannel-logout": {}},
     });
+    if let Some(sid) = sid {
+        claims["sid"] = sid.into();
+    }
+
     key.sign(Some("logout+jwt"), &claims)
         .map_err(|_| OAuthError::server_error())
 }

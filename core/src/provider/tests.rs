@@ -548,6 +548,10 @@ fn check_like_mas(
         crate::base64url::encode(&hash[..16]),
         "left half of SHA-256"
     );
+    assert!(
+        claims["sid"].as_str().is_some_and(|sid| !sid.is_empty()),
+        "the session, for back-channel logout"
+    );
     claims
 }
 
@@ -1266,7 +1270,8 @@ fn backchannel_logout_tokens() {
     let config = config();
     let client = config.client("jwt").expect("registered");
     let did = Did::parse(ALICE, Mode::Production).expect("did");
-    let token = logout_token(&config, client, &did, NOW, &mut rng(8)).expect("signs");
+    let token =
+        logout_token(&config, client, &did, Some("family-1"), NOW, &mut rng(8)).expect("signs");
     let verified = Verifier::new(DefaultProvider::get())
         .with_typ("logout+jwt")
         .verify(&token, &config.jwks())
@@ -1283,6 +1288,15 @@ fn backchannel_logout_tokens() {
     assert!(
         claims.get("nonce").is_none(),
         "a logout token must not carry a nonce"
+    );
+    assert_eq!(claims["sid"], "family-1", "the session it ends");
+    let every_session = logout_token(&config, client, &did, None, NOW, &mut rng(9)).expect("signs");
+    let verified = Verifier::new(DefaultProvider::get())
+        .verify(&every_session, &config.jwks())
+        .expect("verifies");
+    assert!(
+        verified.claims().get("sid").is_none(),
+        "no sid: every session of sub"
     );
 }
 

@@ -650,9 +650,12 @@ fn issue<R: CryptoRng + ?Sized>(
     let id_token = id_token(
         config,
         client,
-        source.user,
-        source.scope,
-        source.nonce,
+        &IdTokenSubject {
+            user: source.user,
+            scope: source.scope,
+            nonce: source.nonce,
+            sid: source.family,
+        },
         &access_token,
         now,
     )?;
@@ -720,16 +723,30 @@ pub(crate) fn scope_claims(
     }
 }
 
+/// Who an ID token is about, and for which sign-in.
+pub(crate) struct IdTokenSubject<'a> {
+    pub(crate) user: &'a AuthenticatedUser,
+    pub(crate) scope: &'a Scope,
+    pub(crate) nonce: Option<&'a str>,
+    /// The session: the family of the code it descends from, which a
+    /// back-channel logout token names again (Back-Channel Logout 1.0 §2.1).
+    pub(crate) sid: &'a str,
+}
+
 /// Signs the ID token for `client` with its registered algorithm.
 pub(crate) fn id_token(
     config: &ProviderConfig,
     client: &RegisteredClient,
-    user: &AuthenticatedUser,
-    scope: &Scope,
-    nonce: Option<&str>,
+    subject: &IdTokenSubject<'_>,
     access_token: &AccessToken,
     now: UnixTime,
 ) -> Result<String, OAuthError> {
+    let IdTokenSubject {
+        user,
+        scope,
+        nonce,
+        sid,
+    } = *subject;
     let alg = client.id_token_signed_response_alg;
     let key = config
         .signing_key(alg)
@@ -749,6 +766,7 @@ pub(crate) fn id_token(
     if let Some(nonce) = nonce {
         claims.insert("nonce".into(), nonce.into());
     }
+    claims.insert("sid".into(), sid.into());
     claims.insert(
         "at_hash".into(),
         left_half_hash(alg, access_token.secret()).into(),
