@@ -182,8 +182,17 @@ pub struct World {
     pub https: SocketAddr,
     /// The test CA that signed that certificate, DER encoded.
     pub root_certificate: Vec<u8>,
-    /// The tokens revoked at the authorization server, in order.
+    /// What the scripted servers saw, shared with them.
+    seen: Seen,
+}
+
+/// What the scripted authorization server records, for tests to read.
+#[derive(Clone, Debug, Default)]
+struct Seen {
+    /// The tokens revoked, in order.
     revoked: Arc<std::sync::Mutex<Vec<String>>>,
+    /// The form of each pushed authorization request that got a `request_uri`.
+    pushed: Arc<std::sync::Mutex<Vec<HashMap<String, String>>>>,
 }
 
 impl Drop for World {
@@ -208,8 +217,8 @@ impl World {
             .build()
             .expect("runtime");
         let (root_certificate, tls) = test_pki();
-        let revoked = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let shared = revoked.clone();
+        let seen = Seen::default();
+        let shared = seen.clone();
         let (http, dns, silent, https) = runtime.block_on(async {
             let http = tokio::net::TcpListener::bind("127.0.0.1:0")
                 .await
@@ -242,7 +251,7 @@ impl World {
             silent,
             https,
             root_certificate,
-            revoked,
+            seen,
         }
     }
 
@@ -253,7 +262,17 @@ impl World {
     /// When a server thread panicked while holding the list.
     #[must_use]
     pub fn revoked(&self) -> Vec<String> {
-        self.revoked.lock().expect("revocation list").clone()
+        self.seen.revoked.lock().expect("revocation list").clone()
+    }
+
+    /// The forms of the pushed authorization requests accepted so far.
+    ///
+    /// # Panics
+    ///
+    /// When a server thread panicked while holding the list.
+    #[must_use]
+    pub fn pushed(&self) -> Vec<HashMap<String, String>> {
+        self.seen.pushed.lock().expect("pushed requests").clone()
     }
 
     /// A setup that reaches the world (http, 127.0.0.1 allowed) with short timeouts.
@@ -408,11 +427,11 @@ async fn serve_https(
     listener: tokio::net::TcpListener,
     port: u16,
     tls: Arc<rustls::ServerConfig>,
-    revoked: Arc<std::sync::Mutex<Vec<String>>>,
+    seen: Seen,
 ) {
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     let state = Arc::new(tokio::sync::Mutex::new(ServerState {
-        revoked,
+        seen,
         ..ServerState::default()
     }));
     while let Ok((stream, _)) = listener.accept().await {
@@ -436,13 +455,9 @@ async fn serve_https(
 
 type Body = http_body_util::combinators::BoxBody<Bytes, std::convert::Infallible>;
 
-async fn serve_http(
-    listener: tokio::net::TcpListener,
-    port: u16,
-    revoked: Arc<std::sync::Mutex<Vec<String>>>,
-) {
+async fn serve_http(listener: tokio::net::TcpListener, port: u16, seen: Seen) {
     let state = Arc::new(tokio::sync::Mutex::new(ServerState {
-        revoked,
+        seen,
         ..ServerState::default()
     }));
     while let Ok((stream, _)) = listener.accept().await {
@@ -465,8 +480,8 @@ struct ServerState {
     /// The `redirect_uri` and `state` of the last pushed request, for the
     /// authorization endpoint to send the browser back with.
     pushed: Option<(String, String)>,
-    /// The tokens revoked, shared with [`World::revoked`].
-    revoked: Arc<std::sync::Mutex<Vec<String>>>,
+    /// What tests may read back.
+    seen: Seen,
 }
 
 fn full(status: u16, body: impl Into<Bytes>, headers: &[(&str, String)]) -> http::Response<Body> {
@@ -626,7 +641,14 @@ async fn route(
                 if let (Some(redirect_uri), Some(pushed_state)) =
                     (form.get("redirect_uri"), form.get("state"))
                 {
-                    state.lock().await.pushed = Some((redirect_uri.clone(), pushed_state.clone()));
+                    let mut state = state.lock().await;
+                    state.pushed = Some((redirect_uri.clone(), pushed_state.clone()));
+                    state
+                        .seen
+                        .pushed
+                        .lock()
+                        .expect("pushed requests")
+                        .push(form.clone());
                 }
                 json_body(
                     201,
@@ -647,7 +669,12 @@ async fn route(
                 .map(|(_, value)| value.into_owned());
             if let Some(token) = token {
                 let state = state.lock().await;
-                state.revoked.lock().expect("revocation list").push(token);
+                state
+                    .seen
+                    .revoked
+                    .lock()
+                    .expect("revocation list")
+                    .push(token);
             }
             full(200, "", &[])
         }
