@@ -12,7 +12,8 @@
 //! accepted only in a file its owner alone can read. `ATLOGIN_PUBLIC_URL`
 //! overrides `public_url`.
 //!
-//! [`check`] names every problem it finds, each with its line; [`Settings`]
+//! [`check`] names every problem it finds, each with its line;
+//! [`Settings`](crate::settings::Settings)
 //! turns a checked file into what `atlogin serve` runs with.
 
 use std::collections::HashSet;
@@ -91,7 +92,9 @@ pub struct UpstreamConfig {
 pub struct RateLimitsConfig {
     /// Sign-ins started per minute from one address (default 30).
     pub logins_per_minute: Option<Spanned<u32>>,
-    /// Token endpoint requests per minute from one address (default 300).
+    /// Token endpoint requests per minute from one address (default 600). A
+    /// relying party makes one per sign-in, all from its own address: set this
+    /// above its peak.
     pub tokens_per_minute: Option<Spanned<u32>>,
 }
 
@@ -567,16 +570,29 @@ fn span_of<T>(value: Option<&Spanned<T>>) -> Option<Range<usize>> {
     value.map(Spanned::span)
 }
 
-/// https (http on loopback, for development), no query, no fragment.
-fn check_public_url(text: &str) -> Result<(), &'static str> {
+/// https (http on 127.0.0.1 or `[::1]`, where atlogin is the atproto loopback
+/// client), no path, no query, no fragment. The pages link to root paths, and
+/// the atproto loopback client accepts only IP literals, not `localhost`.
+pub(crate) fn check_public_url(text: &str) -> Result<Url, &'static str> {
     let url = Url::parse(text).map_err(|_| "is not an absolute URL")?;
     if url.query().is_some() || url.fragment().is_some() {
         return Err("must have no query or fragment");
     }
-    if url.scheme() != "https" && !is_loopback_http(&url) {
-        return Err("must be https (http only on 127.0.0.1, [::1] or localhost)");
+    if url.path() != "/" {
+        return Err("must have no path: atlogin serves from the root of its host");
     }
-    Ok(())
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must have no user name or password");
+    }
+    let loopback_ip = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        _ => false,
+    };
+    if url.scheme() != "https" && !(url.scheme() == "http" && loopback_ip) {
+        return Err("must be https (http only on 127.0.0.1 or [::1], for development)");
+    }
+    Ok(url)
 }
 
 /// An absolute https URL (http on loopback) without a fragment.

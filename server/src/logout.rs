@@ -6,6 +6,12 @@
 //! person (a stolen account, a departing member), and a replayed code or
 //! refresh token ends the session it belonged to (RFC 9700 §4.14.2).
 //!
+//! Each sign-in that gave a relying party a code is a session, named by the
+//! family of its code: the `sid` of its ID tokens and of the logout token
+//! (Synapse accepts logout tokens with a `sid` only). atlogin remembers the
+//! session for as long as a refresh token would live, since the relying
+//! party's own session outlives atlogin's short-lived access tokens.
+//!
 //! The URIs come from the operator's configuration, not from the person, so
 //! they are reached directly (a relying party often runs on the same host),
 //! with short timeouts and no redirects.
@@ -15,12 +21,10 @@
 use std::time::Duration;
 
 use atlogin_core::identity::Did;
-use atlogin_core::provider::{
-    AccessGrant, ProviderConfig, RefreshGrant, RegisteredClient, logout_token,
-};
+use atlogin_core::provider::{ProviderConfig, RegisteredClient, logout_token};
 use atlogin_core::time::UnixTime;
 
-use crate::store::{Record, Store, StoreError};
+use crate::store::{Store, StoreError};
 
 /// How long a relying party has to acknowledge a logout token.
 const TIMEOUT: Duration = Duration::from_secs(5);
@@ -70,20 +74,28 @@ impl LogoutSender {
         Ok(Self { http })
     }
 
-    /// Sends `client` a logout token for `sub`, if it registered a
-    /// back-channel logout URI; `Ok(false)` when it did not.
+    /// Sends `client` a logout token for the session `sid` of `sub`, if it
+    /// registered a back-channel logout URI; `Ok(false)` when it did not.
     pub async fn send(
         &self,
         provider: &ProviderConfig,
         client: &RegisteredClient,
         sub: &Did,
+        sid: &str,
         now: UnixTime,
     ) -> Result<bool, LogoutError> {
         let Some(uri) = &client.backchannel_logout_uri else {
             return Ok(false);
         };
-        let token = logout_token(provider, client, sub, now, &mut crate::app::rng())
-            .map_err(|_| LogoutError::Signing)?;
+        let token = logout_token(
+            provider,
+            client,
+            sub,
+            Some(sid),
+            now,
+            &mut crate::app::rng(),
+        )
+        .map_err(|_| LogoutError::Signing)?;
         let body = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("logout_token", &token)
             .finish();
@@ -111,41 +123,35 @@ impl LogoutSender {
     }
 }
 
-/// The relying parties whose tokens `rows` are.
-fn clients_of(rows: &[Record]) -> Vec<String> {
-    let mut clients: Vec<String> = rows
-        .iter()
-        .filter_map(|row| {
-            serde_json::from_str::<AccessGrant>(&row.payload)
-                .map(|g| g.client_id)
-                .or_else(|_| {
-                    serde_json::from_str::<RefreshGrant>(&row.payload).map(|g| g.client_id)
-                })
-                .ok()
-        })
-        .collect();
-    clients.sort();
-    clients.dedup();
-    clients
+/// A session a relying party holds, as stored. Its fields are exactly these, so
+/// the other rows of a person (codes and tokens, which name a client and a
+/// family among much else) never read as one.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Session {
+    /// The relying party.
+    pub client_id: String,
+    /// The family of the sign-in's code: the session's `sid`.
+    pub family: String,
 }
 
 /// What [`end_sessions`] did.
 #[derive(Debug, Default)]
 #[non_exhaustive]
 pub struct Ended {
-    /// Access and refresh tokens deleted.
+    /// Codes, access and refresh tokens deleted.
     pub tokens: usize,
-    /// Relying parties that held tokens.
-    pub clients_with_tokens: Vec<String>,
-    /// Relying parties that acknowledged a logout token.
+    /// Sessions ended.
+    pub sessions: usize,
+    /// Logout tokens the relying parties acknowledged, by client.
     pub notified: Vec<String>,
     /// Deliveries that failed.
     pub failed: Vec<(String, LogoutError)>,
 }
 
-/// Ends every session of `did`: deletes its tokens and sends a logout token to
-/// every relying party with a back-channel logout URI (a relying party keeps its
-/// own session after its tokens from atlogin expire, so all of them are told).
+/// Ends every session of `did`: deletes its codes and tokens and sends a logout
+/// token for each session to its relying party, when it registered a
+/// back-channel logout URI.
 pub async fn end_sessions(
     store: &dyn Store,
     provider: &ProviderConfig,
@@ -154,13 +160,23 @@ pub async fn end_sessions(
     now: UnixTime,
 ) -> Result<Ended, StoreError> {
     let rows = store.end_sessions(did.as_str(), now).await?;
+    let sessions: Vec<Session> = rows
+        .iter()
+        .filter_map(|row| serde_json::from_str::<Session>(&row.payload).ok())
+        .collect();
     let mut ended = Ended {
-        tokens: rows.len(),
-        clients_with_tokens: clients_of(&rows),
+        tokens: rows.len() - sessions.len(),
+        sessions: sessions.len(),
         ..Ended::default()
     };
-    for client in provider.clients() {
-        match sender.send(provider, client, did, now).await {
+    for session in &sessions {
+        let Some(client) = provider.client(&session.client_id) else {
+            continue;
+        };
+        match sender
+            .send(provider, client, did, &session.family, now)
+            .await
+        {
             Ok(true) => ended.notified.push(client.client_id.clone()),
             Ok(false) => {}
             Err(error) => ended.failed.push((client.client_id.clone(), error)),

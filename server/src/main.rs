@@ -217,7 +217,8 @@ fn init_logging(settings: &Settings) {
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let _ = match settings.log_format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Text => builder.try_init(),
@@ -295,7 +296,10 @@ fn logout(cli: &Cli, did: &str, config: Option<&Path>) -> Result<(), Box<dyn std
         let ended = logout::end_sessions(store.as_ref(), &provider, &sender, &did, now()).await?;
         Ok::<_, Box<dyn std::error::Error>>(ended)
     })?;
-    println!("{did}: {} token(s) deleted", ended.tokens);
+    println!(
+        "{did}: {} code(s) and token(s) deleted, {} session(s) ended",
+        ended.tokens, ended.sessions
+    );
     for client in &ended.notified {
         println!("{client}: logout token delivered");
     }

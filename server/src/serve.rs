@@ -19,6 +19,12 @@ use crate::keys::{KeySet, KeyStore};
 use crate::settings::{Settings, StoreSettings};
 use crate::store::{PgStore, SqliteStore, Store};
 
+/// How long a client may take to send a request's headers.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a stop waits for requests in flight, then for background work.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+
 /// How often expired rows are swept.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
@@ -138,6 +144,14 @@ pub async fn start(
     let now = app::now();
     let mut rng = app::rng();
     let keys = KeyStore::open(&settings.state_dir, DefaultProvider::get())?;
+    if matches!(settings.store, StoreSettings::Postgres(_))
+        && keys.load(KeySet::IdToken)?.is_empty()
+    {
+        tracing::warn!(
+            dir = %settings.state_dir.display(),
+            "making new signing keys: replicas sharing this database must share these keys too (copy the keys folder)"
+        );
+    }
     let client_keys = keys.load_or_generate(KeySet::AtprotoClient, now, &mut rng)?;
 
     let store = open_store(settings).await?;
@@ -205,21 +219,19 @@ pub async fn start(
 
     let sweeper = spawn_sweeper(app.clone());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        let result = axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            tokio::select! {
-                () = shutdown => {}
-                _ = stopped => {}
-            }
-        })
-        .await;
-        sweeper.abort();
-        result
-    });
+    let shutdown = async move {
+        tokio::select! {
+            () = shutdown => {}
+            _ = stopped => {}
+        }
+    };
+    let task = tokio::spawn(accept_loop(
+        listener,
+        router,
+        app.clone(),
+        sweeper,
+        shutdown,
+    ));
     tracing::info!(%address, %issuer, client_id = app.client.client_id(), "atlogin is listening");
     Ok(Server {
         address,
@@ -228,6 +240,78 @@ pub async fn start(
         stop: Some(stop),
         task,
     })
+}
+
+/// Serves connections until `shutdown`, then lets the requests in flight and
+/// the background work finish, for at most [`SHUTDOWN_GRACE`] each.
+///
+/// hyper's own connection builder, rather than `axum::serve`, so that a client
+/// must send its request headers within [`HEADER_READ_TIMEOUT`]: a connection
+/// that dribbles bytes or sends nothing is closed instead of held open.
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    app: app::Shared,
+    sweeper: tokio::task::JoinHandle<()>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .keep_alive(true);
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors, mostly: wait, rather than spin.
+                    tracing::warn!(%error, "cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let service = tower::ServiceExt::map_request(
+            router.clone(),
+            move |mut request: http::Request<hyper::body::Incoming>| {
+                request
+                    .extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                request
+            },
+        );
+        let connection = builder.serve_connection(
+            TokioIo::new(stream),
+            hyper_util::service::TowerToHyperService::new(service),
+        );
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    sweeper.abort();
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("requests still running after the grace period were cut off");
+    }
+    app.tasks.close();
+    if tokio::time::timeout(SHUTDOWN_GRACE, app.tasks.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("background work (upstream revocations, logout tokens) was cut off");
+    }
+    Ok(())
 }
 
 /// Sweeps expired rows and forgets quiet addresses, every minute.

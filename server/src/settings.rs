@@ -73,7 +73,7 @@ impl Default for RateLimits {
     fn default() -> Self {
         Self {
             logins_per_minute: 30,
-            tokens_per_minute: 300,
+            tokens_per_minute: 600,
         }
     }
 }
@@ -160,23 +160,9 @@ impl Settings {
     }
 }
 
-/// https, or http on loopback; no query or fragment.
+/// The rules of `public_url`, for the environment variable too.
 fn parse_public_url(text: &str) -> Result<Url, &'static str> {
-    let url = Url::parse(text).map_err(|_| "is not an absolute URL")?;
-    let loopback = url.scheme() == "http"
-        && match url.host() {
-            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-            Some(url::Host::Domain(name)) => name == "localhost",
-            None => false,
-        };
-    if url.scheme() != "https" && !loopback {
-        return Err("must be https (http only on loopback)");
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err("must have no query or fragment");
-    }
-    Ok(url)
+    config::check_public_url(text)
 }
 
 /// Builds settings from a configuration [`config::check`] found no problem in.

@@ -38,6 +38,9 @@ pub enum Kind {
     AssertionJti,
     /// The built-in demo relying party's own login, by its `state`.
     Demo,
+    /// A sign-in a relying party holds a session for, by its family: what a
+    /// back-channel logout token names with `sid`.
+    Session,
 }
 
 impl Kind {
@@ -50,6 +53,7 @@ impl Kind {
             Self::Refresh => "refresh",
             Self::AssertionJti => "jti",
             Self::Demo => "demo",
+            Self::Session => "session",
         }
     }
 }
@@ -131,12 +135,27 @@ impl Put {
     }
 }
 
+/// A row to mark used, with its new payload and how long it is kept from then
+/// on (a redeemed code is kept as long as the tokens it gave, so that its
+/// replay is still recognised).
+#[derive(Debug)]
+pub struct Claim {
+    /// What it is.
+    pub kind: Kind,
+    /// Its key.
+    pub key: String,
+    /// The new payload.
+    pub payload: String,
+    /// The new expiry.
+    pub keep_until: UnixTime,
+}
+
 /// Changes written together, in one transaction.
 #[derive(Debug, Default)]
 pub struct Batch {
     /// Mark this row used and replace its payload, only if it is unused and
     /// unexpired; when it is not, nothing in the batch is written.
-    pub claim: Option<(Kind, String, String)>,
+    pub claim: Option<Claim>,
     /// Rows to write.
     pub puts: Vec<Put>,
     /// Rows to delete.
@@ -228,7 +247,7 @@ const GET: &str = "SELECT payload, used, family FROM atlogin_records \
      WHERE kind = $1 AND key = $2 AND expires_at > $3";
 const TAKE: &str = "DELETE FROM atlogin_records WHERE kind = $1 AND key = $2 AND expires_at > $3 \
      RETURNING payload, used, family";
-const CLAIM: &str = "UPDATE atlogin_records SET used = TRUE, payload = $3 \
+const CLAIM: &str = "UPDATE atlogin_records SET used = TRUE, payload = $3, expires_at = $5 \
      WHERE kind = $1 AND key = $2 AND used = FALSE AND expires_at > $4";
 const DELETE: &str = "DELETE FROM atlogin_records WHERE kind = $1 AND key = $2";
 const REVOKE_FAMILY: &str = "DELETE FROM atlogin_records WHERE family = $1";
@@ -293,12 +312,13 @@ macro_rules! sql_store {
             fn commit(&self, batch: Batch, now: UnixTime) -> StoreFuture<'_, bool> {
                 Box::pin(async move {
                     let mut tx = self.pool.begin().await?;
-                    if let Some((kind, key, payload)) = &batch.claim {
+                    if let Some(claim) = &batch.claim {
                         let done = sqlx::query(CLAIM)
-                            .bind(kind.as_str())
-                            .bind(key)
-                            .bind(payload)
+                            .bind(claim.kind.as_str())
+                            .bind(&claim.key)
+                            .bind(&claim.payload)
                             .bind(secs(now))
+                            .bind(secs(claim.keep_until))
                             .execute(&mut *tx)
                             .await?;
                         if done.rows_affected() != 1 {

@@ -209,6 +209,35 @@ fn the_readme_example_passes() {
 }
 
 #[test]
+fn public_url_is_an_origin_and_http_only_on_loopback_addresses() {
+    for (url, problem) in [
+        ("https://login.example.org", None),
+        ("https://login.example.org/", None),
+        ("http://127.0.0.1:9411", None),
+        ("http://[::1]:9411", None),
+        (
+            "https://login.example.org/atlogin",
+            Some("must have no path"),
+        ),
+        ("http://localhost:9411", Some("must be https")),
+        ("http://login.example.org", Some("must be https")),
+        (
+            "https://user:pw@login.example.org",
+            Some("no user name or password"),
+        ),
+    ] {
+        let found = check(&format!("public_url = {url:?}\n"), false);
+        match problem {
+            None => assert_eq!(found, [], "{url}"),
+            Some(needle) => assert!(
+                found.len() == 1 && found[0].message.contains(needle),
+                "{url}: {found:?}"
+            ),
+        }
+    }
+}
+
+#[test]
 fn syntax_errors_and_unknown_keys_have_lines() {
     let broken = check("listen = \"127.0.0.1:1\"\n\n[store\nkind = 1\n", false);
     assert_eq!(broken.len(), 1);

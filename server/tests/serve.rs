@@ -944,10 +944,16 @@ fn replays_and_atlogin_logout_send_back_channel_logout_tokens() {
         let mut browser = Browser::new(&world);
         let pds = to_pds(&mut browser, &base).await;
         let back = params(&from_pds(&mut browser, &pds, &base).await);
-        let (status, _, _) = redeem(&http, &base, &back["code"]).await;
+        let (status, first, _) = redeem(&http, &base, &back["code"]).await;
         assert_eq!(status, StatusCode::OK);
         let (status, _, _) = redeem(&http, &base, &back["code"]).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
+        let first_sid = {
+            let payload = first["id_token"].as_str().unwrap().split('.').nth(1).unwrap();
+            let claims: Value =
+                serde_json::from_slice(&atlogin_core::base64url::decode(payload).unwrap()).unwrap();
+            claims["sid"].as_str().unwrap().to_owned()
+        };
         let tokens = wait_for(&received, 1).await;
         assert_eq!(tokens.len(), 1);
         let jwks = JwkSet::from_json(&http.get(format!("{base}/jwks")).send().await.unwrap().bytes().await.unwrap()).unwrap();
@@ -961,6 +967,7 @@ fn replays_and_atlogin_logout_send_back_channel_logout_tokens() {
         assert_eq!(claims["sub"], ALICE_DID);
         assert!(claims["events"].get("http://schemas.openid.net/event/backchannel-logout").is_some());
         assert!(claims.get("nonce").is_none(), "a logout token never carries a nonce");
+        assert_eq!(claims["sid"], first_sid.as_str(), "the session of the replayed code");
 
         // `atlogin logout <did>` ends every session of the person.
         let mut browser = Browser::new(&world);
@@ -993,7 +1000,7 @@ fn replays_and_atlogin_logout_send_back_channel_logout_tokens() {
         .unwrap();
         let stdout = String::from_utf8_lossy(&output.stdout);
         assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
-        assert!(stdout.contains("1 token(s) deleted"), "{stdout}");
+        assert!(stdout.contains("1 session(s) ended"), "{stdout}");
         assert!(stdout.contains("mas: logout token delivered"), "{stdout}");
         assert_eq!(received.lock().unwrap().len(), 2);
         let gone = http.get(format!("{base}/userinfo")).bearer_auth(&access).send().await.unwrap();
@@ -1104,4 +1111,180 @@ fn doctor_reads_a_confidential_clients_metadata_document() {
             "client_id is the document's URL"
         ]
     );
+}
+
+#[test]
+fn prompt_login_and_max_age_ask_the_pds_for_a_fresh_sign_in() {
+    let world = World::start();
+    let state = tempfile::tempdir().unwrap();
+    runtime().block_on(async {
+        let server = start(&settings(&world, state.path())).await;
+        let base = base(&server);
+        for (extra, fresh) in [
+            (&[][..], false),
+            (&[("prompt", "login")][..], true),
+            (&[("max_age", "300")][..], true),
+        ] {
+            let mut with_hint = vec![("login_hint", ALICE_HANDLE)];
+            with_hint.extend_from_slice(extra);
+            let mut browser = Browser::new(&world);
+            let page = browser
+                .get(&authorize_url(&base, &verifier(), &with_hint))
+                .await;
+            assert_eq!(
+                page.status,
+                StatusCode::SEE_OTHER,
+                "{extra:?}: {}",
+                page.body
+            );
+            let pushed = world.pushed();
+            let last = pushed.last().unwrap();
+            assert_eq!(
+                last.get("prompt").map(String::as_str),
+                fresh.then_some("login"),
+                "{extra:?}"
+            );
+            // And the sign-in still completes, with a fresh auth_time.
+            let back = params(&from_pds(&mut browser, &page.location(), &base).await);
+            assert!(back.contains_key("code"), "{extra:?}: {back:?}");
+        }
+        server.stop().await.unwrap();
+    });
+}
+
+#[test]
+fn a_failure_after_the_pds_explains_itself_and_can_tell_the_client() {
+    let world = World::start();
+    let state = tempfile::tempdir().unwrap();
+    runtime().block_on(async {
+        let server = start(&settings(&world, state.path())).await;
+        let base = base(&server);
+        let mut browser = Browser::new(&world);
+        let pds = to_pds(&mut browser, &base).await;
+        let callback = Url::parse(&browser.get(&pds).await.location()).unwrap();
+        // The callback claims another issuer than the one the login went to.
+        let mut forged = callback.clone();
+        forged
+            .query_pairs_mut()
+            .clear()
+            .extend_pairs(callback.query_pairs().map(|(k, v)| {
+                (
+                    k.clone(),
+                    if k == "iss" {
+                        "https://evil.example".into()
+                    } else {
+                        v
+                    },
+                )
+            }));
+        let page = browser.get(forged.as_str()).await;
+        assert_eq!(page.status, StatusCode::BAD_GATEWAY, "{}", page.body);
+        assert!(
+            page.alert().contains("not the one your account names"),
+            "{}",
+            page.alert()
+        );
+        let start = page.body.find("<a href=\"").unwrap() + "<a href=\"".len();
+        let back =
+            page.body[start..start + page.body[start..].find('"').unwrap()].replace("&amp;", "&");
+        let back = params(&back);
+        assert_eq!(back["error"], "access_denied");
+        assert_eq!(back["state"], "rp-state");
+        server.stop().await.unwrap();
+    });
+}
+
+#[test]
+fn forwarded_addresses_from_trusted_proxies_pick_the_rate_limit_bucket() {
+    let world = World::start();
+    let state = tempfile::tempdir().unwrap();
+    runtime().block_on(async {
+        let mut settings = settings(&world, state.path());
+        settings.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+        settings.rate_limits.tokens_per_minute = 1;
+        let server = start(&settings).await;
+        let base = base(&server);
+        let http = client(&world);
+        let token_from = |forwarded: &'static str| {
+            http.post(format!("{base}/token"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("x-forwarded-for", forwarded)
+                .body("grant_type=authorization_code&code=x&client_id=mas&client_secret=y")
+                .send()
+        };
+        let mut statuses = Vec::new();
+        for forwarded in [
+            "2001:db8::1",
+            "2001:db8::2",     // the same /64: the same bucket
+            "2001:db8:0:1::1", // another /64
+            "198.51.100.7",
+            "198.51.100.7, 127.0.0.1", // a trusted hop after the client
+            "garbage, 203.0.113.9",    // the nearest untrusted hop is the one that counts
+        ] {
+            statuses.push(token_from(forwarded).await.unwrap().status().as_u16());
+        }
+        // 401: the secret is wrong; 429: that address's minute is used up.
+        assert_eq!(statuses, [401, 429, 401, 401, 429, 401]);
+        server.stop().await.unwrap();
+    });
+}
+
+#[test]
+fn authorization_requests_are_limited_and_the_cookie_is_renewed() {
+    let world = World::start();
+    let state = tempfile::tempdir().unwrap();
+    runtime().block_on(async {
+        let mut settings = settings(&world, state.path());
+        settings.rate_limits.logins_per_minute = 1;
+        let server = start(&settings).await;
+        let base = base(&server);
+        let mut browser = Browser::new(&world);
+        let mut statuses = Vec::new();
+        let mut cookies = Vec::new();
+        for _ in 0..5 {
+            let page = browser.get(&authorize_url(&base, &verifier(), &[])).await;
+            statuses.push(page.status.as_u16());
+            if let Some(cookie) = page.headers.get("set-cookie") {
+                cookies.push(
+                    cookie
+                        .to_str()
+                        .unwrap()
+                        .split(';')
+                        .next()
+                        .unwrap()
+                        .to_owned(),
+                );
+            }
+        }
+        assert_eq!(
+            statuses,
+            [200, 200, 200, 200, 429],
+            "four requests per sign-in allowed"
+        );
+        assert_eq!(cookies.len(), 4, "set again on every form");
+        assert!(
+            cookies.iter().all(|c| *c == cookies[0]),
+            "with the same value"
+        );
+
+        // A request id from outside is not believed.
+        let answer = client(&world)
+            .get(format!("{base}/healthz"))
+            .header("x-request-id", "chosen-by-the-client")
+            .send()
+            .await
+            .unwrap();
+        assert_ne!(answer.headers()["x-request-id"], "chosen-by-the-client");
+        // A form that is not a form gets the error page, not a bare rejection.
+        let odd = client(&world)
+            .post(format!("{base}/authorize"))
+            .header("content-type", "application/json")
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(odd.status(), StatusCode::BAD_REQUEST);
+        assert!(odd.text().await.unwrap().contains("role=\"alert\""));
+        server.stop().await.unwrap();
+    });
 }

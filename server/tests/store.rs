@@ -7,12 +7,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use atlogin_core::time::UnixTime;
-use atlogin_server::store::{Batch, Kind, PgStore, Put, SqliteStore, Store};
+use atlogin_server::store::{Batch, Claim, Kind, PgStore, Put, SqliteStore, Store};
 
 const NOW: UnixTime = UnixTime::from_secs(1_800_000_000);
 
 fn later(secs: u64) -> UnixTime {
     NOW.saturating_add(Duration::from_secs(secs))
+}
+
+fn claim(key: &str, payload: impl Into<String>) -> Claim {
+    Claim {
+        kind: Kind::Code,
+        key: key.to_owned(),
+        payload: payload.into(),
+        keep_until: later(3600),
+    }
 }
 
 fn row(kind: Kind, key: &str, payload: &str, expires_at: UnixTime) -> Put {
@@ -203,7 +212,7 @@ macro_rules! suite {
                     .await
                     .unwrap();
                 let batch = Batch {
-                    claim: Some((Kind::Code, "code".into(), "redeemed".into())),
+                    claim: Some(claim("code", "redeemed")),
                     puts: vec![
                         row(Kind::Access, "at", "access", later(300)).in_family("f1"),
                         row(Kind::Refresh, "rt", "refresh", later(3000)).in_family("f1"),
@@ -217,6 +226,21 @@ macro_rules! suite {
                 let access = store.get(Kind::Access, "at", NOW).await.unwrap().unwrap();
                 assert_eq!(access.family.as_deref(), Some("f1"));
                 assert!(store.get(Kind::Refresh, "rt", NOW).await.unwrap().is_some());
+                // The redeemed code is kept as long as the claim asked, past
+                // its own expiry, so that a late replay is still recognised.
+                let kept = store
+                    .get(Kind::Code, "code", later(3599))
+                    .await
+                    .unwrap()
+                    .unwrap();
+                assert!(kept.used);
+                assert!(
+                    store
+                        .get(Kind::Code, "code", later(3600))
+                        .await
+                        .unwrap()
+                        .is_none()
+                );
             }
 
             #[tokio::test]
@@ -227,7 +251,7 @@ macro_rules! suite {
                     .await
                     .unwrap();
                 let batch = |token: &str| Batch {
-                    claim: Some((Kind::Code, "code".into(), "redeemed".into())),
+                    claim: Some(claim("code", "redeemed")),
                     puts: vec![row(Kind::Access, token, "access", later(300)).in_family("f")],
                     ..Batch::default()
                 };
@@ -245,7 +269,7 @@ macro_rules! suite {
                     !store
                         .commit(
                             Batch {
-                                claim: Some((Kind::Code, "none".into(), "x".into())),
+                                claim: Some(claim("none", "x")),
                                 ..Batch::default()
                             },
                             NOW
@@ -261,7 +285,7 @@ macro_rules! suite {
                     !store
                         .commit(
                             Batch {
-                                claim: Some((Kind::Code, "stale".into(), "x".into())),
+                                claim: Some(claim("stale", "x")),
                                 ..Batch::default()
                             },
                             later(5)
@@ -283,11 +307,7 @@ macro_rules! suite {
                         let store = store.clone();
                         tokio::spawn(async move {
                             let batch = Batch {
-                                claim: Some((
-                                    Kind::Code,
-                                    "code".into(),
-                                    format!("redeemed by {i}"),
-                                )),
+                                claim: Some(claim("code", format!("redeemed by {i}"))),
                                 puts: vec![
                                     row(Kind::Access, &format!("at{i}"), "access", later(300))
                                         .in_family("f"),
@@ -488,7 +508,7 @@ async fn postgres_replicas_share_rows_and_race_fairly() {
         .await
         .unwrap();
     let claim = || Batch {
-        claim: Some((Kind::Code, "c".into(), "redeemed".into())),
+        claim: Some(claim("c", "redeemed")),
         ..Batch::default()
     };
     let (a, b) = tokio::join!(one.commit(claim(), NOW), two.commit(claim(), NOW));

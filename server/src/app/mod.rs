@@ -46,6 +46,10 @@ use crate::store::Store;
 
 pub use demo::{DEMO_CLIENT_ID, Demo};
 
+/// How many authorization requests one address may make per sign-in it may
+/// start: people reload and go back, but each request stores a row.
+const AUTHORIZE_PER_LOGIN: u32 = 4;
+
 /// The largest request body read, in bytes: forms and token requests are small.
 const MAX_BODY_LEN: usize = 64 * 1024;
 
@@ -82,10 +86,15 @@ pub struct App {
     pub demo: Option<Demo>,
     /// Sends back-channel logout tokens.
     pub logout: crate::logout::LogoutSender,
+    /// Work done after a response (upstream revocation, logout tokens), which
+    /// a graceful stop waits for.
+    pub tasks: tokio_util::task::TaskTracker,
     /// Sign-ins started, per address.
     login_limiter: DefaultKeyedRateLimiter<IpAddr>,
     /// Token requests, per address.
     token_limiter: DefaultKeyedRateLimiter<IpAddr>,
+    /// Authorization requests (each stores a row), per address.
+    authorize_limiter: DefaultKeyedRateLimiter<IpAddr>,
 }
 
 impl std::fmt::Debug for App {
@@ -133,6 +142,12 @@ impl App {
                 rate_limits.tokens_per_minute,
             )),
             logout: crate::logout::LogoutSender::new()?,
+            tasks: tokio_util::task::TaskTracker::new(),
+            authorize_limiter: DefaultKeyedRateLimiter::keyed(per_minute(
+                rate_limits
+                    .logins_per_minute
+                    .saturating_mul(AUTHORIZE_PER_LOGIN),
+            )),
         })
     }
 
@@ -140,28 +155,43 @@ impl App {
     pub fn forget_quiet_addresses(&self) {
         self.login_limiter.retain_recent();
         self.token_limiter.retain_recent();
+        self.authorize_limiter.retain_recent();
     }
 
     /// The client address: the peer, or, when the peer is a trusted proxy, the
-    /// nearest address in `X-Forwarded-For` that is not one.
+    /// nearest address in `X-Forwarded-For` that is not one. IPv6 addresses
+    /// are cut to their /64, the block one subscriber gets, so that one
+    /// subscriber is one rate-limit bucket.
     fn client_ip(&self, peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
-        let peer = peer.ip().to_canonical();
-        if !self.trusted_proxies.contains(&peer) {
-            return peer;
+        let mut client = peer.ip().to_canonical();
+        if self.trusted_proxies.contains(&client) {
+            let entries: Vec<&str> = headers
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .collect();
+            // From the right: each hop appends the address it saw. Stop at the
+            // first that is not a trusted proxy, or that does not parse (what is
+            // left of it was written by the client and proves nothing).
+            for entry in entries.iter().rev() {
+                match entry.trim().parse::<IpAddr>() {
+                    Ok(ip) if self.trusted_proxies.contains(&ip.to_canonical()) => {}
+                    Ok(ip) => {
+                        client = ip.to_canonical();
+                        break;
+                    }
+                    Err(_) => break,
+                }
+            }
         }
-        let forwarded = headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|a| a.trim().parse::<IpAddr>().ok())
-            .map(|a| a.to_canonical())
-            .collect::<Vec<_>>();
-        forwarded
-            .into_iter()
-            .rev()
-            .find(|a| !self.trusted_proxies.contains(a))
-            .unwrap_or(peer)
+        match client {
+            IpAddr::V6(ip) => {
+                let bits = u128::from(ip) & !((1u128 << 64) - 1);
+                IpAddr::V6(bits.into())
+            }
+            IpAddr::V4(_) => client,
+        }
     }
 
     /// The browser cookie's name.
@@ -182,7 +212,7 @@ impl App {
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(';'))
             .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(n, v)| *n == name && !v.is_empty() && v.len() <= 128)
+            .find(|(n, v)| *n == name && is_token(v))
             .map(|(_, v)| v.to_owned())
     }
 
@@ -197,6 +227,14 @@ impl App {
         // The value is base64url and the rest is fixed text.
         HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static(""))
     }
+}
+
+/// Whether `value` looks like what [`random_token`] makes: 43 base64url characters.
+fn is_token(value: &str) -> bool {
+    value.len() == 43
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// The wall clock.
@@ -281,6 +319,28 @@ pub fn router(app: Shared) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY_LEN))
         .layer(
             tower::ServiceBuilder::new()
+                // The headers go on every answer, the timeout's 503 included.
+                .layer(SetResponseHeaderLayer::if_not_present(
+                    header::CONTENT_SECURITY_POLICY,
+                    HeaderValue::from_static(csp),
+                ))
+                .layer(SetResponseHeaderLayer::overriding(
+                    header::X_FRAME_OPTIONS,
+                    HeaderValue::from_static("DENY"),
+                ))
+                .layer(SetResponseHeaderLayer::overriding(
+                    header::X_CONTENT_TYPE_OPTIONS,
+                    HeaderValue::from_static("nosniff"),
+                ))
+                .layer(SetResponseHeaderLayer::overriding(
+                    header::REFERRER_POLICY,
+                    HeaderValue::from_static("no-referrer"),
+                ))
+                // A request id a client sends is not believed: atlogin makes its own.
+                .map_request(|mut request: Request<axum::body::Body>| {
+                    request.headers_mut().remove("x-request-id");
+                    request
+                })
                 .layer(SetRequestIdLayer::new(x_request_id.clone(), request_ids))
                 .layer(
                     TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
@@ -297,22 +357,6 @@ pub fn router(app: Shared) -> Router {
                 .layer(tower_http::timeout::TimeoutLayer::with_status_code(
                     StatusCode::SERVICE_UNAVAILABLE,
                     REQUEST_TIMEOUT,
-                ))
-                .layer(SetResponseHeaderLayer::if_not_present(
-                    header::CONTENT_SECURITY_POLICY,
-                    HeaderValue::from_static(csp),
-                ))
-                .layer(SetResponseHeaderLayer::overriding(
-                    header::X_FRAME_OPTIONS,
-                    HeaderValue::from_static("DENY"),
-                ))
-                .layer(SetResponseHeaderLayer::overriding(
-                    header::X_CONTENT_TYPE_OPTIONS,
-                    HeaderValue::from_static("nosniff"),
-                ))
-                .layer(SetResponseHeaderLayer::overriding(
-                    header::REFERRER_POLICY,
-                    HeaderValue::from_static("no-referrer"),
                 )),
         )
         .with_state(app)

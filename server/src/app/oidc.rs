@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::{Peer, Shared, now, rng};
 use crate::metrics::Outcome;
-use crate::store::{Batch, Kind, Put};
+use crate::store::{Batch, Claim, Kind, Put};
 
 /// Core's answer as an axum response.
 fn respond(response: http::Response<Vec<u8>>) -> Response {
@@ -174,26 +174,18 @@ async fn token_response(
         return into_http(response).await;
     }
     let key = request.lookup_key();
-    let stored = match &request.grant {
-        Grant::AuthorizationCode { .. } => match read::<CodeGrant>(app, Kind::Code, &key).await {
-            Ok(found) => Stored::Code(found.map(|(mut grant, used)| {
-                grant.redeemed |= used;
-                grant
-            })),
-            Err(()) => return OAuthError::server_error().to_response(),
-        },
-        Grant::RefreshToken { .. } => match read::<RefreshGrant>(app, Kind::Refresh, &key).await {
-            Ok(found) => Stored::Refresh(found.map(|(mut grant, used)| {
-                grant.rotated |= used;
-                grant
-            })),
-            Err(()) => return OAuthError::server_error().to_response(),
-        },
-        _ => return OAuthError::unsupported_grant_type("unsupported grant").to_response(),
+    let Ok(stored) = read_stored(app, &request.grant, &key).await else {
+        return OAuthError::server_error().to_response();
     };
-    let subject = match &stored {
-        Stored::Code(grant) => grant.as_ref().map(|g| g.user.did.clone()),
-        Stored::Refresh(grant) => grant.as_ref().map(|g| g.user.did.clone()),
+    // Who the stored grant was for: a replay ends that session, whoever
+    // presented it.
+    let session = match &stored {
+        Stored::Code(grant) => grant
+            .as_ref()
+            .map(|g| (g.client_id.clone(), g.user.did.clone(), g.family.clone())),
+        Stored::Refresh(grant) => grant
+            .as_ref()
+            .map(|g| (g.client_id.clone(), g.user.did.clone(), g.family.clone())),
     };
     let outcome =
         atlogin_core::provider::token(&app.provider, &client, &request, stored, now, &mut rng());
@@ -215,8 +207,9 @@ async fn token_response(
     };
     match app.store.commit(batch, now).await {
         Ok(true) => {
-            if replayed && let Some(subject) = subject {
-                log_out(app, client.client, subject);
+            if replayed && let Some(session) = session {
+                tracing::warn!(client = %session.0, did = %session.1, "a used code or refresh token came back: its session is ended");
+                log_out(app, session);
             }
             outcome.response
         }
@@ -232,8 +225,9 @@ async fn token_response(
                     tracing::error!(%error, "cannot revoke a replayed grant's tokens");
                 }
             }
-            if let Some(subject) = subject {
-                log_out(app, client.client, subject);
+            if let Some(session) = session {
+                tracing::warn!(client = %session.0, did = %session.1, "two requests redeemed one grant: its session is ended");
+                log_out(app, session);
             }
             OAuthError::invalid_grant("the grant was already used").to_response()
         }
@@ -244,22 +238,22 @@ async fn token_response(
     }
 }
 
-/// Tells `client`, in the background, that the session of `subject` it held
-/// has ended: its code or refresh token was replayed, so its tokens are gone.
-fn log_out(
-    app: &Shared,
-    client: &atlogin_core::provider::RegisteredClient,
-    subject: atlogin_core::identity::Did,
-) {
+/// Tells the relying party, in the background, that its session `(client,
+/// did, family)` has ended: its code or refresh token was replayed, so its
+/// tokens are gone.
+fn log_out(app: &Shared, session: (String, atlogin_core::identity::Did, String)) {
+    let (client_id, subject, family) = session;
+    let Some(client) = app.provider.client(&client_id).cloned() else {
+        return;
+    };
     if client.backchannel_logout_uri.is_none() {
         return;
     }
     let app = app.clone();
-    let client = client.clone();
-    tokio::spawn(async move {
+    app.clone().tasks.spawn(async move {
         match app
             .logout
-            .send(&app.provider, &client, &subject, now())
+            .send(&app.provider, &client, &subject, &family, now())
             .await
         {
             Ok(_) => {
@@ -270,6 +264,30 @@ fn log_out(
             }
         }
     });
+}
+
+/// The stored grant a token request names, marked used when its row is.
+async fn read_stored(app: &Shared, grant: &Grant, key: &str) -> Result<Stored, ()> {
+    Ok(match grant {
+        Grant::AuthorizationCode { .. } => Stored::Code(
+            read::<CodeGrant>(app, Kind::Code, key)
+                .await?
+                .map(|(mut grant, used)| {
+                    grant.redeemed |= used;
+                    grant
+                }),
+        ),
+        Grant::RefreshToken { .. } => {
+            Stored::Refresh(read::<RefreshGrant>(app, Kind::Refresh, key).await?.map(
+                |(mut grant, used)| {
+                    grant.rotated |= used;
+                    grant
+                },
+            ))
+        }
+        // Core parses no other grant; should it one day, it is unknown here.
+        _ => Stored::Code(None),
+    })
 }
 
 async fn into_http(response: Response) -> http::Response<Vec<u8>> {
@@ -305,11 +323,31 @@ async fn read<T: serde::de::DeserializeOwned>(
 /// Core's store changes as one batch.
 fn batch_of(changes: StoreChanges) -> Result<Batch, serde_json::Error> {
     let mut batch = Batch::default();
+    // A redeemed code is kept as long as the tokens it gave live, so that its
+    // replay is recognised for as long as there is something to revoke.
+    let tokens_live_until = [
+        changes.access.as_ref().map(|(_, g)| g.expires_at),
+        changes.refresh.as_ref().map(|(_, g)| g.expires_at),
+    ]
+    .into_iter()
+    .flatten()
+    .max();
     if let Some((key, grant)) = changes.code {
-        batch.claim = Some((Kind::Code, key, serde_json::to_string(&grant)?));
+        let keep_until = tokens_live_until.map_or(grant.expires_at, |t| t.max(grant.expires_at));
+        batch.claim = Some(Claim {
+            kind: Kind::Code,
+            key,
+            payload: serde_json::to_string(&grant)?,
+            keep_until,
+        });
     }
     if let Some((key, grant)) = changes.used_refresh {
-        batch.claim = Some((Kind::Refresh, key, serde_json::to_string(&grant)?));
+        batch.claim = Some(Claim {
+            kind: Kind::Refresh,
+            key,
+            payload: serde_json::to_string(&grant)?,
+            keep_until: grant.expires_at,
+        });
     }
     if let Some((key, grant)) = changes.access {
         let payload = serde_json::to_string(&grant)?;

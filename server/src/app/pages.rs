@@ -101,6 +101,23 @@ pub(super) fn error(status: StatusCode, what: &str, try_next: &str) -> Response 
     private_page(status, "Sign-in failed", &main)
 }
 
+/// An error page with a link back to the relying party, carrying the error.
+pub(super) fn error_with_return(
+    status: StatusCode,
+    what: &str,
+    back: &str,
+    client_id: &str,
+) -> Response {
+    let main = format!(
+        "<h1>Sign-in failed</h1>\n<p class=\"error\" role=\"alert\">{}</p>\n\
+         <p>Try again in a moment. <a href=\"{}\">Return to {}</a> to start over from there.</p>",
+        escape(what),
+        escape(back),
+        escape(client_id)
+    );
+    private_page(status, "Sign-in failed", &main)
+}
+
 /// `GET /`.
 pub(super) async fn home(State(app): State<Shared>) -> Response {
     let demo = if app.demo.is_some() {

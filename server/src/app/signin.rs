@@ -13,7 +13,7 @@ use atlogin_core::client::{
     CallbackParams, ClientError, LoginRequest, PendingLogin, RevokeToken, Scope,
 };
 use atlogin_core::provider::{
-    AuthenticatedUser, AuthorizeError, PendingAuthorization, deny, issue_code, storage_key,
+    AuthenticatedUser, AuthorizeError, PendingAuthorization, Prompt, deny, issue_code, storage_key,
 };
 use atlogin_core::time::UnixTime;
 use axum::extract::{ConnectInfo, RawQuery, State};
@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use super::pages::{self, SignInForm};
 use super::{Peer, Shared, now, random_token, rng, stopwatch};
-use crate::store::{Kind, Put};
+use crate::store::{Batch, Kind, Put};
 
 /// A relying party's request, waiting for the person's handle.
 #[derive(Serialize, Deserialize)]
@@ -120,9 +120,14 @@ pub(super) async fn authorize(
         Err(AuthorizeError::Redirect { url, .. }) => return redirect(url.as_str()),
         Err(_) => return server_error(),
     };
-    let cookie = app.browser_cookie(&headers);
-    let set_cookie = cookie.is_none();
-    let browser = cookie.unwrap_or_else(random_token);
+    let ip = app.client_ip(peer, &headers);
+    if app.authorize_limiter.check_key(&ip).is_err() {
+        return too_many();
+    }
+    // The cookie is set again on every request, so it lives as long as the
+    // newest sign-in needs; an existing value is kept, so sign-ins in other
+    // tabs go on.
+    let browser = app.browser_cookie(&headers).unwrap_or_else(random_token);
     let id = random_token();
     let record = AuthorizationRecord {
         csrf: random_token(),
@@ -146,7 +151,6 @@ pub(super) async fn authorize(
     }
     let mut response = match record.pending.login_hint.clone() {
         Some(hint) => {
-            let ip = app.client_ip(peer, &headers);
             if app.login_limiter.check_key(&ip).is_err() {
                 too_many()
             } else {
@@ -164,18 +168,16 @@ pub(super) async fn authorize(
             },
         ),
     };
-    if set_cookie {
-        let lifetime = Duration::from_secs(expires_at.as_secs().saturating_sub(now.as_secs()));
-        response.headers_mut().append(
-            header::SET_COOKIE,
-            app.set_browser_cookie(&browser, lifetime),
-        );
-    }
+    let lifetime = Duration::from_secs(expires_at.as_secs().saturating_sub(now.as_secs()));
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        app.set_browser_cookie(&browser, lifetime),
+    );
     response
 }
 
-/// The sign-in form's fields.
-#[derive(Debug, Default, Deserialize)]
+/// The sign-in form's fields (no `Debug`: it holds the CSRF token).
+#[derive(Default, Deserialize)]
 #[serde(default)]
 pub(super) struct StartForm {
     request: String,
@@ -188,8 +190,13 @@ pub(super) async fn start(
     State(app): State<Shared>,
     ConnectInfo(peer): Peer,
     headers: HeaderMap,
-    axum::Form(form): axum::Form<StartForm>,
+    form: Result<axum::Form<StartForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
+    let Ok(axum::Form(form)) = form else {
+        return start_again(
+            "The sign-in form arrived incomplete or in a form atlogin cannot read.",
+        );
+    };
     let ip = app.client_ip(peer, &headers);
     if app.login_limiter.check_key(&ip).is_err() {
         return too_many();
@@ -316,6 +323,11 @@ async fn start_upstream(
             );
         }
     };
+    // The relying party wants a sign-in made now: ask the PDS not to reuse
+    // its own session (max_age too, since atlogin cannot know that session's age).
+    if record.pending.prompt == Prompt::Login || record.pending.max_age.is_some() {
+        request = request.with_fresh_sign_in();
+    }
     let email = record.pending.scope.contains("email");
     if email && app.client.scope().contains("transition:email") {
         match Scope::parse(EMAIL_SCOPE).map(|scope| request.clone().with_scope(scope)) {
@@ -459,12 +471,7 @@ async fn finish(
         Err(error) => {
             app.metrics.login_failed(reason(&error));
             tracing::info!(%error, client = %pending.client_id, "a sign-in failed at the callback");
-            let (status, message) = explain(&error, "your account");
-            return pages::error(
-                status,
-                &message,
-                "Go back to the application and start the sign-in again.",
-            );
+            return callback_failed(app, &pending, &error);
         }
     };
 
@@ -484,22 +491,40 @@ async fn finish(
             }
             Err(_) => return server_error(),
         };
-    let Ok(payload) = serde_json::to_string(&grant) else {
+    // The code, and the session it opens at the relying party, which
+    // `atlogin logout` and a replay end with a back-channel logout token.
+    let session = crate::logout::Session {
+        client_id: pending.client_id.clone(),
+        family: grant.family.clone(),
+    };
+    let (Ok(code_payload), Ok(session_payload)) = (
+        serde_json::to_string(&grant),
+        serde_json::to_string(&session),
+    ) else {
         return server_error();
     };
-    if let Err(error) = app
-        .store
-        .put(
+    let did = verified.did.as_str();
+    let batch = Batch {
+        puts: vec![
             Put::new(
                 Kind::Code,
                 storage_key(code.secret()),
-                payload,
+                code_payload,
                 grant.expires_at,
-            ),
-            now,
-        )
-        .await
-    {
+            )
+            .for_subject(did),
+            Put::new(
+                Kind::Session,
+                grant.family.clone(),
+                session_payload,
+                now.saturating_add(app.provider.lifetimes().refresh_token),
+            )
+            .in_family(grant.family.clone())
+            .for_subject(did),
+        ],
+        ..Batch::default()
+    };
+    if let Err(error) = app.store.commit(batch, now).await {
         tracing::error!(%error, "cannot store a code");
         return server_error();
     }
@@ -514,6 +539,55 @@ async fn finish(
         "sign-in finished"
     );
     redirect(url.as_str())
+}
+
+/// The page for a sign-in that failed after the PDS sent the person back: what
+/// happened, and a link that takes the error back to the relying party (RFC 6749
+/// §4.1.2.1), whose request is used up.
+fn callback_failed(app: &Shared, pending: &PendingAuthorization, error: &ClientError) -> Response {
+    let (status, what, code) = match error {
+        ClientError::Discovery(_) | ClientError::Transport { .. } | ClientError::Status { .. } => (
+            StatusCode::BAD_GATEWAY,
+            format!(
+                "Your PDS's sign-in server could not be reached to finish the sign-in ({error})."
+            ),
+            "temporarily_unavailable",
+        ),
+        ClientError::IssuerProof { .. }
+        | ClientError::IssuerMismatch { .. }
+        | ClientError::SubjectMismatch { .. } => (
+            StatusCode::BAD_GATEWAY,
+            format!(
+                "The sign-in server that answered is not the one your account names, so atlogin cannot vouch for it ({error})."
+            ),
+            "access_denied",
+        ),
+        ClientError::Expired => (
+            StatusCode::BAD_REQUEST,
+            "The sign-in took too long.".to_owned(),
+            "access_denied",
+        ),
+        _ => (
+            StatusCode::BAD_GATEWAY,
+            format!("Your PDS's sign-in server did not complete the sign-in ({error})."),
+            "access_denied",
+        ),
+    };
+    match deny(
+        &app.provider,
+        pending,
+        code,
+        "the sign-in at the PDS did not complete",
+    ) {
+        AuthorizeError::Redirect { url, .. } => {
+            pages::error_with_return(status, &what, url.as_str(), &pending.client_id)
+        }
+        _ => pages::error(
+            status,
+            &what,
+            "Go back to the application and start the sign-in again.",
+        ),
+    }
 }
 
 /// The public profile and, when the relying party asked for it and the PDS
@@ -567,7 +641,7 @@ fn revoke_upstream(app: &Shared, verified: &atlogin_core::client::VerifiedLogin)
     let app = app.clone();
     let session = verified.session.clone();
     let did = verified.did.clone();
-    tokio::spawn(async move {
+    app.clone().tasks.spawn(async move {
         let started = stopwatch();
         let result = app.driver.revoke(session, token, app.client.clone()).await;
         app.metrics.upstream("revoke", started);
