@@ -11,6 +11,7 @@ use atlogin_core::identity::{IdentityConfig, Mode};
 use atlogin_core::jose::crypto::DefaultProvider;
 use atlogin_core::netpolicy::NetPolicy;
 use atlogin_core::provider::ProviderConfig;
+use atlogin_core::time::UnixTime;
 use atlogin_tokio::DriverConfig;
 use url::Url;
 
@@ -136,13 +137,38 @@ pub fn provider_config(
     .with_lifetimes(settings.lifetimes))
 }
 
+/// What the provider and the atproto client are built from, so that they can
+/// be built again when their keys change on disk.
+#[derive(Clone, Debug)]
+pub struct Assembly {
+    settings: Settings,
+    issuer: String,
+    clients: Vec<atlogin_core::provider::RegisteredClient>,
+    mode: Mode,
+}
+
+impl Assembly {
+    /// The provider and the client with the keys on disk published at `now`
+    /// (making a key for a set that has none current).
+    pub fn build(&self, now: UnixTime) -> Result<(ProviderConfig, ClientConfig), ServeError> {
+        let keys = KeyStore::open(&self.settings.state_dir, DefaultProvider::get())?;
+        let client_keys = keys.load_or_generate(KeySet::AtprotoClient, now, &mut app::rng())?;
+        let provider = provider_config(&self.settings, &self.issuer, self.clients.clone())?;
+        let client = atproto_client(
+            &self.settings,
+            &self.issuer,
+            self.mode,
+            client_keys.into_iter().map(|k| k.signing).collect(),
+        )?;
+        Ok((provider, client))
+    }
+}
+
 /// Starts the server; it runs until [`Server::stop`] or `shutdown` completes.
 pub async fn start(
     settings: &Settings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<Server, ServeError> {
-    let now = app::now();
-    let mut rng = app::rng();
     let keys = KeyStore::open(&settings.state_dir, DefaultProvider::get())?;
     if matches!(settings.store, StoreSettings::Postgres(_))
         && keys.load(KeySet::IdToken)?.is_empty()
@@ -152,8 +178,6 @@ pub async fn start(
             "making new signing keys: replicas sharing this database must share these keys too (copy the keys folder)"
         );
     }
-    let client_keys = keys.load_or_generate(KeySet::AtprotoClient, now, &mut rng)?;
-
     let store = open_store(settings).await?;
 
     let listener = tokio::net::TcpListener::bind(settings.listen)
@@ -179,19 +203,18 @@ pub async fn start(
     } else {
         None
     };
-    let provider = provider_config(settings, &issuer, clients)?;
-
     let mode = if settings.upstream.development {
         Mode::Development
     } else {
         Mode::Production
     };
-    let client = atproto_client(
-        settings,
-        &issuer,
+    let assembly = Assembly {
+        settings: settings.clone(),
+        issuer: issuer.clone(),
+        clients,
         mode,
-        client_keys.into_iter().map(|k| k.signing).collect(),
-    )?;
+    };
+    let (provider, client) = assembly.build(app::now())?;
 
     let mut driver_config = DriverConfig::default();
     if settings.upstream.development {
@@ -204,8 +227,9 @@ pub async fn start(
 
     let app = Arc::new(
         App::new(
+            assembly,
             provider,
-            Arc::new(client),
+            client,
             driver,
             store,
             mode,
@@ -232,7 +256,7 @@ pub async fn start(
         sweeper,
         shutdown,
     ));
-    tracing::info!(%address, %issuer, client_id = app.client.client_id(), "atlogin is listening");
+    tracing::info!(%address, %issuer, client_id = app.client().client_id(), "atlogin is listening");
     Ok(Server {
         address,
         issuer,
@@ -314,7 +338,9 @@ async fn accept_loop(
     Ok(())
 }
 
-/// Sweeps expired rows and forgets quiet addresses, every minute.
+/// Every minute: sweeps expired rows, forgets quiet addresses, and picks up
+/// keys rotated or retired on disk (by `atlogin keys rotate`, or by another
+/// replica sharing the keys folder).
 fn spawn_sweeper(app: app::Shared) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(SWEEP_EVERY);
@@ -326,6 +352,11 @@ fn spawn_sweeper(app: app::Shared) -> tokio::task::JoinHandle<()> {
                 Err(error) => tracing::warn!(%error, "sweeping expired rows failed"),
             }
             app.forget_quiet_addresses();
+            match app.reload_keys() {
+                Ok(true) => tracing::info!("signing keys changed on disk: now using them"),
+                Ok(false) => {}
+                Err(error) => tracing::warn!(%error, "cannot reload the signing keys"),
+            }
         }
     })
 }

@@ -752,58 +752,70 @@ fn rate_limits_answer_429_per_address() {
 }
 
 #[test]
-fn rotated_keys_sign_new_tokens_and_the_old_stay_published() {
+fn a_running_server_picks_up_rotated_and_retired_keys() {
     use atlogin_server::keys::{KeySet, KeyStore};
     let world = World::start();
     let state = tempfile::tempdir().unwrap();
     runtime().block_on(async {
-        let settings = settings(&world, state.path());
+        let server = start(&settings(&world, state.path())).await;
+        let base = base(&server);
+        let http = client(&world);
         let kid_of = |token: &str| -> String {
             let header = token.split('.').next().unwrap();
             let header: Value =
                 serde_json::from_slice(&atlogin_core::base64url::decode(header).unwrap()).unwrap();
             header["kid"].as_str().unwrap().to_owned()
         };
-        let mut kids = Vec::new();
-        for round in 0..2 {
-            if round == 1 {
-                let keys = KeyStore::open(state.path(), DefaultProvider::get()).unwrap();
-                keys.rotate(
-                    KeySet::IdToken,
-                    atlogin_server::app::now(),
-                    Duration::from_secs(3600),
-                    &mut rand_core::UnwrapErr(getrandom::SysRng),
-                )
-                .unwrap();
-            }
-            let server = start(&settings).await;
-            let base = base(&server);
+        let id_token_kid = || async {
             let mut browser = Browser::new(&world);
             let pds = to_pds(&mut browser, &base).await;
             let back = params(&from_pds(&mut browser, &pds, &base).await);
-            let (_, tokens, _) = redeem(&client(&world), &base, &back["code"]).await;
-            kids.push(kid_of(tokens["id_token"].as_str().unwrap()));
-            let jwks: Value = json(
-                client(&world)
-                    .get(format!("{base}/jwks"))
-                    .send()
-                    .await
-                    .unwrap(),
-            )
-            .await;
-            let published: Vec<&str> = jwks["keys"]
+            let (_, tokens, _) = redeem(&http, &base, &back["code"]).await;
+            kid_of(tokens["id_token"].as_str().unwrap())
+        };
+        let published = || async {
+            let jwks = json(http.get(format!("{base}/jwks")).send().await.unwrap()).await;
+            jwks["keys"]
                 .as_array()
                 .unwrap()
                 .iter()
-                .map(|k| k["kid"].as_str().unwrap())
-                .collect();
-            assert!(
-                kids.iter().all(|kid| published.contains(&kid.as_str())),
-                "{kids:?} in {published:?}"
-            );
-            server.stop().await.unwrap();
-        }
-        assert_ne!(kids[0], kids[1], "the new key signs after rotation");
+                .map(|k| k["kid"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        };
+        let rotate = |grace: u64| {
+            KeyStore::open(state.path(), DefaultProvider::get())
+                .unwrap()
+                .rotate(
+                    KeySet::IdToken,
+                    atlogin_server::app::now(),
+                    Duration::from_secs(grace),
+                    &mut rand_core::UnwrapErr(getrandom::SysRng),
+                )
+                .unwrap()
+        };
+
+        let first = id_token_kid().await;
+        assert!(!server.app.reload_keys().unwrap(), "nothing changed yet");
+        rotate(3600);
+        // What the sweeper does every minute.
+        assert!(server.app.reload_keys().unwrap());
+        let second = id_token_kid().await;
+        assert_ne!(
+            first, second,
+            "the new key signs at once, without a restart"
+        );
+        let keys = published().await;
+        assert!(keys.contains(&first) && keys.contains(&second), "{keys:?}");
+
+        // A rotation with no grace retires the key it replaces at once: it
+        // leaves the JWKS, while the first stays until its own retirement.
+        rotate(0);
+        assert!(server.app.reload_keys().unwrap());
+        let keys = published().await;
+        assert!(!keys.contains(&second), "{second} retired, yet in {keys:?}");
+        assert!(keys.contains(&first), "{first} retires in an hour: {keys:?}");
+        assert_ne!(id_token_kid().await, second);
+        server.stop().await.unwrap();
     });
 }
 

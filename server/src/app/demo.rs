@@ -93,7 +93,8 @@ pub(super) async fn page() -> Response {
 
 /// `GET /demo/start`: the demo's authorization request.
 pub(super) async fn start(State(app): State<Shared>) -> Response {
-    let issuer = app.provider.issuer();
+    let provider = app.provider();
+    let issuer = provider.issuer();
     let state = random_token();
     let record = DemoRecord {
         verifier: PkceVerifier::generate(&mut rng()),
@@ -155,7 +156,8 @@ pub(super) async fn callback(
     let Some(demo) = app.demo.as_ref() else {
         return pages::not_found().await;
     };
-    let issuer = app.provider.issuer();
+    let provider = app.provider();
+    let issuer = provider.issuer();
     let Some(state) = answer.state.as_deref() else {
         return demo_error("the answer has no state");
     };

@@ -20,7 +20,7 @@ mod signin;
 
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
 use atlogin_core::client::ClientConfig;
@@ -64,10 +64,12 @@ const BROWSER_COOKIE_SECURE: &str = "__Host-atlogin_browser";
 
 /// Everything the handlers share.
 pub struct App {
-    /// The OpenID provider.
-    pub provider: ProviderConfig,
-    /// The atproto OAuth client.
-    pub client: Arc<ClientConfig>,
+    /// The OpenID provider; replaced when its keys change on disk.
+    provider: RwLock<Arc<ProviderConfig>>,
+    /// The atproto OAuth client; replaced when its keys change on disk.
+    client: RwLock<Arc<ClientConfig>>,
+    /// Builds both again from the keys on disk.
+    assembly: crate::serve::Assembly,
     /// Carries out core's requests with the hardened client.
     pub driver: atlogin_tokio::Driver,
     /// Pending logins, codes, tokens.
@@ -100,8 +102,8 @@ pub struct App {
 impl std::fmt::Debug for App {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("App")
-            .field("issuer", &self.provider.issuer())
-            .field("client_id", &self.client.client_id())
+            .field("issuer", &self.provider().issuer())
+            .field("client_id", &self.client().client_id())
             .finish_non_exhaustive()
     }
 }
@@ -113,8 +115,9 @@ impl App {
     /// Assembles the state.
     #[expect(clippy::too_many_arguments, reason = "assembled once, at start")]
     pub fn new(
+        assembly: crate::serve::Assembly,
         provider: ProviderConfig,
-        client: Arc<ClientConfig>,
+        client: ClientConfig,
         driver: atlogin_tokio::Driver,
         store: Arc<dyn Store>,
         mode: Mode,
@@ -125,8 +128,9 @@ impl App {
         let per_minute = |n: u32| Quota::per_minute(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN));
         let secure_cookies = provider.issuer().starts_with("https://");
         Ok(Self {
-            provider,
-            client,
+            provider: RwLock::new(Arc::new(provider)),
+            client: RwLock::new(Arc::new(client)),
+            assembly,
             driver,
             store,
             metrics: Metrics::new(),
@@ -149,6 +153,55 @@ impl App {
                     .saturating_mul(AUTHORIZE_PER_LOGIN),
             )),
         })
+    }
+
+    /// The provider as it is now.
+    pub fn provider(&self) -> Arc<ProviderConfig> {
+        // A poisoned lock still holds a whole Arc: writers only swap it.
+        self.provider
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The atproto client as it is now.
+    pub fn client(&self) -> Arc<ClientConfig> {
+        self.client
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Reads both key sets again and, when the keys published or used have
+    /// changed (a rotation, a retirement come due), swaps in a provider and a
+    /// client built with them. Says whether anything changed.
+    pub fn reload_keys(&self) -> Result<bool, crate::serve::ServeError> {
+        let (provider, client) = self.assembly.build(now())?;
+        let kids = |set: Option<atlogin_core::jose::JwkSet>| -> Vec<String> {
+            set.map(|set| {
+                set.keys()
+                    .iter()
+                    .filter_map(|k| k.kid().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+        };
+        let mut changed = false;
+        if kids(Some(provider.jwks())) != kids(Some(self.provider().jwks())) {
+            *self
+                .provider
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(provider);
+            changed = true;
+        }
+        if kids(client.jwks()) != kids(self.client().jwks()) {
+            *self
+                .client
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(client);
+            changed = true;
+        }
+        Ok(changed)
     }
 
     /// Forgets rate-limit state of addresses that have been quiet.

@@ -46,7 +46,7 @@ fn authorization(headers: &HeaderMap) -> Option<&str> {
 
 /// `GET /.well-known/openid-configuration`.
 pub(super) async fn discovery(State(app): State<Shared>) -> Response {
-    let mut response = Json(discovery_document(&app.provider)).into_response();
+    let mut response = Json(discovery_document(&app.provider())).into_response();
     response.headers_mut().insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=300"),
@@ -56,7 +56,7 @@ pub(super) async fn discovery(State(app): State<Shared>) -> Response {
 
 /// `GET /jwks`.
 pub(super) async fn jwks(State(app): State<Shared>) -> Response {
-    let mut response = Json(app.provider.jwks()).into_response();
+    let mut response = Json(app.provider().jwks()).into_response();
     response.headers_mut().insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=300"),
@@ -166,7 +166,8 @@ async fn token_response(
         Err(error) => return error.to_response(),
     };
     let now = now();
-    let client = match authenticate_client(&app.provider, &request.auth, now, app.crypto) {
+    let provider = app.provider();
+    let client = match authenticate_client(&provider, &request.auth, now, app.crypto) {
         Ok(client) => client,
         Err(error) => return error.to_response(),
     };
@@ -188,7 +189,7 @@ async fn token_response(
             .map(|g| (g.client_id.clone(), g.user.did.clone(), g.family.clone())),
     };
     let outcome =
-        atlogin_core::provider::token(&app.provider, &client, &request, stored, now, &mut rng());
+        atlogin_core::provider::token(&provider, &client, &request, stored, now, &mut rng());
     let replayed = outcome.changes.revoke_family.is_some();
     let family = outcome
         .changes
@@ -243,7 +244,7 @@ async fn token_response(
 /// tokens are gone.
 fn log_out(app: &Shared, session: (String, atlogin_core::identity::Did, String)) {
     let (client_id, subject, family) = session;
-    let Some(client) = app.provider.client(&client_id).cloned() else {
+    let Some(client) = app.provider().client(&client_id).cloned() else {
         return;
     };
     if client.backchannel_logout_uri.is_none() {
@@ -253,7 +254,7 @@ fn log_out(app: &Shared, session: (String, atlogin_core::identity::Did, String))
     app.clone().tasks.spawn(async move {
         match app
             .logout
-            .send(&app.provider, &client, &subject, &family, now())
+            .send(&app.provider(), &client, &subject, &family, now())
             .await
         {
             Ok(_) => {
@@ -406,7 +407,8 @@ pub(super) async fn revoke(State(app): State<Shared>, headers: HeaderMap, body: 
         Ok(auth) => auth,
         Err(error) => return oauth_error(&error),
     };
-    let client = match authenticate_client(&app.provider, &auth, now(), app.crypto) {
+    let provider = app.provider();
+    let client = match authenticate_client(&provider, &auth, now(), app.crypto) {
         Ok(client) => client,
         Err(error) => return oauth_error(&error),
     };
@@ -450,7 +452,7 @@ pub(super) async fn revoke(State(app): State<Shared>, headers: HeaderMap, body: 
 /// `GET /oauth-client-metadata.json`: the atproto client's metadata document,
 /// served when atlogin has a public URL.
 pub(super) async fn client_metadata(State(app): State<Shared>) -> Response {
-    match app.client.metadata_document() {
+    match app.client().metadata_document() {
         Some(document) => {
             let mut response = Json(document).into_response();
             response.headers_mut().insert(
@@ -465,7 +467,7 @@ pub(super) async fn client_metadata(State(app): State<Shared>) -> Response {
 
 /// `GET /oauth/jwks.json`: the atproto client's public keys.
 pub(super) async fn client_jwks(State(app): State<Shared>) -> Response {
-    match app.client.jwks() {
+    match app.client().jwks() {
         Some(jwks) => {
             let mut response = Json(jwks).into_response();
             response.headers_mut().insert(

@@ -102,7 +102,7 @@ pub(super) async fn authorize(
 ) -> Response {
     let now = now();
     let pending = match atlogin_core::provider::authorize(
-        &app.provider,
+        &app.provider(),
         query.as_deref().unwrap_or_default(),
         now,
     ) {
@@ -329,14 +329,14 @@ async fn start_upstream(
         request = request.with_fresh_sign_in();
     }
     let email = record.pending.scope.contains("email");
-    if email && app.client.scope().contains("transition:email") {
+    if email && app.client().scope().contains("transition:email") {
         match Scope::parse(EMAIL_SCOPE).map(|scope| request.clone().with_scope(scope)) {
             Ok(Ok(with_email)) => request = with_email,
             _ => return server_error(),
         }
     }
     let started = stopwatch();
-    let result = app.driver.start_login(request, app.client.clone()).await;
+    let result = app.driver.start_login(request, app.client()).await;
     app.metrics.upstream("start", started);
     let login = match result {
         Ok(login) => login,
@@ -450,7 +450,7 @@ async fn finish(
     let started = stopwatch();
     let result = app
         .driver
-        .complete_login(record.login, params, app.client.clone())
+        .complete_login(record.login, params, app.client())
         .await;
     app.metrics.upstream("complete", started);
     let verified = match result {
@@ -459,7 +459,7 @@ async fn finish(
             app.metrics.login_failed("denied");
             tracing::info!(client = %pending.client_id, "the person declined at their PDS");
             return match deny(
-                &app.provider,
+                &app.provider(),
                 &pending,
                 "access_denied",
                 "the sign-in was declined at the PDS",
@@ -483,7 +483,7 @@ async fn finish(
         .with_profile(profile.display_name, profile.avatar)
         .with_confirmed_email(email);
     let (url, code, grant) =
-        match issue_code(&app.provider, &pending, user, super::now(), &mut rng()) {
+        match issue_code(&app.provider(), &pending, user, super::now(), &mut rng()) {
             Ok(issued) => issued,
             Err(AuthorizeError::Redirect { url, .. }) => {
                 app.metrics.login_failed("too_slow");
@@ -517,7 +517,7 @@ async fn finish(
                 Kind::Session,
                 grant.family.clone(),
                 session_payload,
-                now.saturating_add(app.provider.lifetimes().refresh_token),
+                now.saturating_add(app.provider().lifetimes().refresh_token),
             )
             .in_family(grant.family.clone())
             .for_subject(did),
@@ -574,7 +574,7 @@ fn callback_failed(app: &Shared, pending: &PendingAuthorization, error: &ClientE
         ),
     };
     match deny(
-        &app.provider,
+        &app.provider(),
         pending,
         code,
         "the sign-in at the PDS did not complete",
@@ -616,7 +616,7 @@ async fn read_account(
                 verified.tokens.access_token.clone(),
                 &verified.did,
                 &verified.pds,
-                app.client.clone(),
+                app.client(),
             )
             .await
         {
@@ -643,7 +643,7 @@ fn revoke_upstream(app: &Shared, verified: &atlogin_core::client::VerifiedLogin)
     let did = verified.did.clone();
     app.clone().tasks.spawn(async move {
         let started = stopwatch();
-        let result = app.driver.revoke(session, token, app.client.clone()).await;
+        let result = app.driver.revoke(session, token, app.client()).await;
         app.metrics.upstream("revoke", started);
         match result {
             Ok(()) => tracing::debug!(%did, "upstream tokens revoked"),
