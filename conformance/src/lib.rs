@@ -34,6 +34,11 @@ use serde_json::json;
 pub const ALICE_DID: &str = "did:plc:ewvi7nxzyoun6zhxrhs64oiz";
 /// Its handle.
 pub const ALICE_HANDLE: &str = "alice.test";
+/// A second account, whose PDS is down: its DID document names a PDS on a
+/// loopback port nothing listens on.
+pub const DOWN_HANDLE: &str = "down.test";
+/// Its DID.
+pub const DOWN_DID: &str = "did:plc:downdowndowndowndowndown";
 
 /// How an adapter is set up for one case.
 #[derive(Clone, Debug)]
@@ -356,7 +361,9 @@ async fn serve_dns(socket: tokio::net::UdpSocket) {
                 .to_ascii()
                 .trim_end_matches('.')
                 .to_ascii_lowercase();
-            let known = a_records().contains_key(name.as_str()) || name == "_atproto.alice.test";
+            let known = a_records().contains_key(name.as_str())
+                || name == "_atproto.alice.test"
+                || name == "_atproto.down.test";
             found |= known;
             match question.query_type() {
                 RecordType::A => {
@@ -377,6 +384,13 @@ async fn serve_dns(socket: tokio::net::UdpSocket) {
                             RData::TXT(TXT::new(vec![text])),
                         ));
                     }
+                }
+                RecordType::TXT if name == "_atproto.down.test" => {
+                    answer.add_answer(Record::from_rdata(
+                        question.name().clone(),
+                        60,
+                        RData::TXT(TXT::new(vec![format!("did={DOWN_DID}")])),
+                    ));
                 }
                 _ => {}
             }
@@ -595,6 +609,16 @@ async fn route(
                 "id": ALICE_DID,
                 "alsoKnownAs": [format!("at://{ALICE_HANDLE}")],
                 "service": [{"id": "#atproto_pds", "type": "AtprotoPersonalDataServer", "serviceEndpoint": origin}],
+            }),
+            None,
+        ),
+        ("plc.test", p) if p == format!("/{DOWN_DID}") => json_body(
+            200,
+            &json!({
+                "id": DOWN_DID,
+                "alsoKnownAs": [format!("at://{DOWN_HANDLE}")],
+                // Port 1 (tcpmux): nothing listens there on a test machine.
+                "service": [{"id": "#atproto_pds", "type": "AtprotoPersonalDataServer", "serviceEndpoint": "http://127.0.0.1:1"}],
             }),
             None,
         ),

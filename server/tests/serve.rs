@@ -813,7 +813,10 @@ fn a_running_server_picks_up_rotated_and_retired_keys() {
         assert!(server.app.reload_keys().unwrap());
         let keys = published().await;
         assert!(!keys.contains(&second), "{second} retired, yet in {keys:?}");
-        assert!(keys.contains(&first), "{first} retires in an hour: {keys:?}");
+        assert!(
+            keys.contains(&first),
+            "{first} retires in an hour: {keys:?}"
+        );
         assert_ne!(id_token_kid().await, second);
         server.stop().await.unwrap();
     });
@@ -1297,6 +1300,120 @@ fn authorization_requests_are_limited_and_the_cookie_is_renewed() {
             .unwrap();
         assert_eq!(odd.status(), StatusCode::BAD_REQUEST);
         assert!(odd.text().await.unwrap().contains("role=\"alert\""));
+        server.stop().await.unwrap();
+    });
+}
+
+#[test]
+fn a_pds_that_is_down_is_named_on_the_form() {
+    let world = World::start();
+    let state = tempfile::tempdir().unwrap();
+    runtime().block_on(async {
+        let server = start(&settings(&world, state.path())).await;
+        let base = base(&server);
+        let mut browser = Browser::new(&world);
+        let form = browser.get(&authorize_url(&base, &verifier(), &[])).await;
+        let page = post_handle(
+            &mut browser,
+            &base,
+            atlogin_conformance::DOWN_HANDLE,
+            &form.hidden("csrf"),
+            &form.hidden("request"),
+        )
+        .await;
+        assert_eq!(page.status, StatusCode::BAD_GATEWAY, "{}", page.body);
+        assert!(
+            page.alert().contains("could not be reached"),
+            "{}",
+            page.alert()
+        );
+        assert!(
+            page.alert().contains("your PDS may be down"),
+            "{}",
+            page.alert()
+        );
+        assert!(
+            page.body.contains("value=\"down.test\""),
+            "what was typed stays in the field"
+        );
+        let metrics = client(&world)
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            metrics.contains("atlogin_logins_failed_total{reason=\"discovery\"} 1"),
+            "{metrics}"
+        );
+        server.stop().await.unwrap();
+    });
+}
+
+#[test]
+fn with_an_https_public_url_the_client_metadata_is_served() {
+    use atlogin_server::doctor::{Fetched, check_client_metadata};
+    let world = World::start();
+    let state = tempfile::tempdir().unwrap();
+    runtime().block_on(async {
+        let mut settings = settings(&world, state.path());
+        settings.public_url = Some(Url::parse("https://login.example.org").unwrap());
+        let server = start(&settings).await;
+        assert_eq!(server.issuer, "https://login.example.org");
+        let base = base(&server);
+        let http = client(&world);
+
+        let metadata = http
+            .get(format!("{base}/oauth-client-metadata.json"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(metadata.status(), StatusCode::OK);
+        let fetched = Fetched {
+            status: 200,
+            content_type: metadata
+                .headers()
+                .get("content-type")
+                .map(|v| v.to_str().unwrap().to_owned()),
+            body: metadata.bytes().await.unwrap().to_vec(),
+        };
+        let url = "https://login.example.org/oauth-client-metadata.json";
+        let (findings, _) = check_client_metadata(url, &fetched);
+        assert!(findings.iter().all(|f| f.ok), "{findings:#?}");
+        let document: Value = serde_json::from_slice(&fetched.body).unwrap();
+        assert_eq!(document["client_id"], url);
+        assert_eq!(document["client_uri"], "https://login.example.org/");
+
+        let jwks = json(
+            http.get(format!("{base}/oauth/jwks.json"))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(jwks["keys"][0]["kty"], "EC");
+        assert!(jwks["keys"][0].get("d").is_none(), "public keys only");
+
+        let discovery = json(
+            http.get(format!("{base}/.well-known/openid-configuration"))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(discovery["issuer"], "https://login.example.org");
+        assert_eq!(discovery["jwks_uri"], "https://login.example.org/jwks");
+
+        // Behind https the browser cookie is __Host- and Secure.
+        let mut browser = Browser::new(&world);
+        let form = browser.get(&authorize_url(&base, &verifier(), &[])).await;
+        let cookie = form.headers["set-cookie"].to_str().unwrap();
+        assert!(
+            cookie.starts_with("__Host-atlogin_browser=") && cookie.contains("; Secure"),
+            "{cookie}"
+        );
         server.stop().await.unwrap();
     });
 }
