@@ -1417,3 +1417,115 @@ fn with_an_https_public_url_the_client_metadata_is_served() {
         server.stop().await.unwrap();
     });
 }
+
+/// The `atlogin` binary, as an operator runs it: JSON logs, a whole sign-in,
+/// SIGTERM. The log names each request with an id and the finished sign-in
+/// with its DID, handle, issuer, client and duration, and carries no secret.
+#[test]
+fn the_binary_logs_json_without_secrets_and_stops_on_sigterm() {
+    use std::io::Read as _;
+    let world = World::start();
+    let state = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = state.path().join("atlogin.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:{port}\"\n\n[log]\nformat = \"json\"\nlevel = \"info\"\n\n\
+             [upstream]\ndevelopment = true\nplc_url = \"{}\"\nnameservers = [\"{}\"]\n\n\
+             [[clients]]\nclient_id = \"mas\"\nredirect_uris = [\"{RP_REDIRECT}\"]\nsecret = \"{RP_SECRET}\"\n",
+            world.url("plc.test", ""),
+            world.dns,
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&config, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_atlogin"))
+        .arg("--state-dir")
+        .arg(state.path())
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env_remove("ATLOGIN_LOG")
+        .env_remove("ATLOGIN_PUBLIC_URL")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let secrets = runtime().block_on(async {
+        let http = client(&world);
+        for _ in 0..100 {
+            if http.get(format!("{base}/healthz")).send().await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let mut browser = Browser::new(&world);
+        let form = browser.get(&authorize_url(&base, &verifier(), &[])).await;
+        let csrf = form.hidden("csrf");
+        let pds = post_handle(
+            &mut browser,
+            &base,
+            ALICE_HANDLE,
+            &csrf,
+            &form.hidden("request"),
+        )
+        .await
+        .location();
+        let back = params(&from_pds(&mut browser, &pds, &base).await);
+        let (status, tokens, _) = redeem(&http, &base, &back["code"]).await;
+        assert_eq!(status, StatusCode::OK);
+        let cookie = browser.cookie.clone().unwrap();
+        vec![
+            back["code"].clone(),
+            tokens["access_token"].as_str().unwrap().to_owned(),
+            tokens["id_token"].as_str().unwrap().to_owned(),
+            csrf,
+            cookie.split_once('=').unwrap().1.to_owned(),
+            RP_SECRET.to_owned(),
+            verifier().secret().to_owned(),
+        ]
+    });
+    let pid = rustix::process::Pid::from_child(&child);
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "a graceful stop exits 0: {status:?}");
+    let mut log = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+
+    let lines: Vec<Value> = log
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}")))
+        .collect();
+    let finished = lines
+        .iter()
+        .find(|l| l["message"] == "sign-in finished")
+        .unwrap_or_else(|| panic!("no sign-in line in {log}"));
+    assert_eq!(finished["did"], ALICE_DID);
+    assert_eq!(finished["handle"], ALICE_HANDLE);
+    assert_eq!(finished["issuer"], world.url("pds.test", ""));
+    assert_eq!(finished["client"], "mas");
+    assert!(finished["seconds"].is_u64());
+    assert!(
+        finished["span"]["id"]
+            .as_str()
+            .is_some_and(|id| !id.is_empty()),
+        "the request's span and id: {finished}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["message"] == "stopping: finishing the requests in flight")
+    );
+    for secret in secrets {
+        assert!(!log.contains(&secret), "a secret in the log: {secret}");
+    }
+}
