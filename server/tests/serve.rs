@@ -1422,6 +1422,10 @@ fn with_an_https_public_url_the_client_metadata_is_served() {
 /// SIGTERM. The log names each request with an id and the finished sign-in
 /// with its DID, handle, issuer, client and duration, and carries no secret.
 #[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one run of the binary, start to stop"
+)]
 fn the_binary_logs_json_without_secrets_and_stops_on_sigterm() {
     use std::io::Read as _;
     let world = World::start();
