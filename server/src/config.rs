@@ -84,6 +84,10 @@ pub struct UpstreamConfig {
     /// DNS servers for handle TXT lookups, instead of the system's.
     #[serde(default)]
     pub nameservers: Vec<Spanned<String>>,
+    /// A service whose `com.atproto.identity.resolveHandle` resolves handles,
+    /// instead of DNS and the HTTPS well-known file (the bidirectional check
+    /// still applies). For development worlds whose handles only their PDS knows.
+    pub handle_resolver: Option<Spanned<String>>,
 }
 
 /// `[rate_limits]`.
@@ -362,6 +366,12 @@ impl Checker<'_> {
                     }
                 }
                 _ => self.report(plc, "upstream.plc_url is not an absolute http(s) URL"),
+            }
+        }
+        if let Some(resolver) = &upstream.handle_resolver {
+            match Url::parse(resolver.get_ref()) {
+                Ok(url) if url.scheme() == "https" || (url.scheme() == "http" && upstream.development.as_ref().is_some_and(|d| *d.get_ref())) => {}
+                _ => self.report(resolver, "upstream.handle_resolver is an https URL (http only with upstream.development)"),
             }
         }
         for server in &upstream.nameservers {

@@ -375,6 +375,9 @@ fn atproto_client(
     if let Some(plc) = &settings.upstream.plc_url {
         identity.plc_directory = plc.clone();
     }
+    if let Some(resolver) = &settings.upstream.handle_resolver {
+        identity = identity.with_handle_resolver(resolver.clone());
+    }
     let scope = Scope::parse(CLIENT_SCOPE).map_err(|e| invalid(&e))?;
     // An http public URL (loopback only, for development and tests) cannot be
     // an atproto client_id: atlogin is then the loopback client at that URL.

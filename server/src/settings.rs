@@ -58,6 +58,8 @@ pub struct Upstream {
     pub plc_url: Option<Url>,
     /// Other DNS servers for handle lookups.
     pub nameservers: Vec<SocketAddr>,
+    /// A `resolveHandle` service instead of DNS and HTTPS.
+    pub handle_resolver: Option<Url>,
 }
 
 /// Requests per minute from one address.
@@ -250,6 +252,10 @@ fn build(
     settings.upstream.development = upstream.development.as_ref().is_some_and(|d| *d.get_ref());
     settings.upstream.plc_url = upstream
         .plc_url
+        .as_ref()
+        .and_then(|u| Url::parse(u.get_ref()).ok());
+    settings.upstream.handle_resolver = upstream
+        .handle_resolver
         .as_ref()
         .and_then(|u| Url::parse(u.get_ref()).ok());
     settings.upstream.nameservers = upstream

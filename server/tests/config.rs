@@ -176,6 +176,16 @@ scope = "openid groups"
         );
     }
     assert_eq!(problems.len(), 6, "{found:#?}");
+    assert_eq!(
+        lines(&check(
+            "[upstream]\nhandle_resolver = \"http://pds.example.com\"\n",
+            false
+        )),
+        [(
+            Some(2),
+            "upstream.handle_resolver is an https URL (http only with upstream.development)"
+        )]
+    );
     // Development mode allows a plain-http PLC (a local one, in tests).
     assert_eq!(
         check(
