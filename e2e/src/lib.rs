@@ -18,6 +18,62 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 use url::Url;
 
+/// Runs `script` of the world's install with Node, in its folder (so its
+/// packages resolve); returns what it printed, or why it failed.
+pub fn node_script(script: &str, args: &[&str]) -> Result<String, String> {
+    let output = Command::new(env_path("ATLOGIN_E2E_NODE"))
+        .arg(script)
+        .args(args)
+        .current_dir(env_path("ATLOGIN_E2E_WORLD"))
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("node: {e}"))?;
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+    } else {
+        Err(format!(
+            "{script} failed ({}): {}{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ))
+    }
+}
+
+/// Settings for an atlogin in `state_dir` that reaches `world` as the loopback
+/// client (development rules; handles resolved by the PDS, which alone knows
+/// the `.test` names), listening on any free loopback port.
+///
+/// # Panics
+///
+/// Never for a started world: its URLs parse.
+#[must_use]
+pub fn atlogin_settings(world: &RealWorld, state_dir: &Path) -> atlogin_server::settings::Settings {
+    let mut settings = atlogin_server::settings::Settings::defaults(state_dir.to_owned());
+    settings.listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    settings.upstream.development = true;
+    settings.upstream.plc_url = Some(Url::parse(&world.state.plc_url).expect("PLC URL"));
+    settings.upstream.handle_resolver = Some(Url::parse(&world.state.pds_url).expect("PDS URL"));
+    settings
+}
+
+/// A hidden form field's value on `page`.
+///
+/// # Panics
+///
+/// When the page has no such field.
+#[must_use]
+pub fn hidden(page: &Page, name: &str) -> String {
+    let needle = format!("name=\"{name}\" value=\"");
+    let start = page
+        .body
+        .find(&needle)
+        .unwrap_or_else(|| panic!("no field {name} in {}", page.body))
+        + needle.len();
+    let end = page.body[start..].find('"').expect("a closing quote");
+    page.body[start..start + end].to_owned()
+}
+
 /// A test account on the PDS.
 #[derive(Clone, Debug, Deserialize)]
 pub struct Account {
@@ -311,6 +367,32 @@ impl Browser {
             headers,
             body,
         }
+    }
+
+    /// Follows a relying party's `authorize_url` to atlogin's form, types
+    /// `handle` into it, and returns where atlogin sends the browser: the PDS's
+    /// authorization page.
+    ///
+    /// # Panics
+    ///
+    /// When atlogin does not show its form or does not send the browser on.
+    pub async fn through_atlogin_form(&mut self, authorize_url: &str, handle: &str) -> String {
+        let form = self.get(authorize_url).await;
+        assert_eq!(form.status, 200, "{}", form.body);
+        let url = Url::parse(authorize_url).expect("a URL");
+        let action = format!("{}/authorize", origin_of(&url));
+        let next = self
+            .post_form(
+                &action,
+                &[
+                    ("request", &hidden(&form, "request")),
+                    ("csrf", &hidden(&form, "csrf")),
+                    ("handle", handle),
+                ],
+            )
+            .await;
+        assert_eq!(next.status, 303, "{}", next.body);
+        next.location()
     }
 
     /// Navigates to `url`.

@@ -10,9 +10,8 @@ use atlogin_core::jose::crypto::DefaultProvider;
 use atlogin_core::jose::{JwkSet, Verifier};
 use atlogin_core::pkce::PkceVerifier;
 use atlogin_core::provider::{ClientAuth, ClientSecret, RegisteredClient, StoredSecret};
-use atlogin_e2e::{Browser, Page, RealWorld, http_client};
+use atlogin_e2e::{Browser, RealWorld, atlogin_settings, http_client};
 use atlogin_server::serve::{self, Server};
-use atlogin_server::settings::Settings;
 use serde_json::Value;
 use url::Url;
 
@@ -27,14 +26,17 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-/// atlogin as the loopback client, reaching the world's PLC and PDS.
-async fn atlogin(world: &RealWorld, state: &std::path::Path) -> Server {
-    let mut settings = Settings::defaults(state.to_owned());
-    settings.listen = "127.0.0.1:0".parse().unwrap();
-    settings.upstream.development = true;
-    settings.upstream.plc_url = Some(Url::parse(&world.state.plc_url).unwrap());
-    // The test handles live under .test, which only the PDS knows.
-    settings.upstream.handle_resolver = Some(Url::parse(&world.state.pds_url).unwrap());
+/// atlogin as the loopback client, reaching the world's PLC and PDS, with
+/// one relying party; `listen` pins the port (for a restart).
+async fn atlogin_on(
+    world: &RealWorld,
+    state: &std::path::Path,
+    listen: Option<std::net::SocketAddr>,
+) -> Server {
+    let mut settings = atlogin_settings(world, state);
+    if let Some(listen) = listen {
+        settings.listen = listen;
+    }
     settings.clients = vec![RegisteredClient::new(
         "mas",
         vec![RP_REDIRECT.to_owned()],
@@ -43,6 +45,10 @@ async fn atlogin(world: &RealWorld, state: &std::path::Path) -> Server {
     serve::start(&settings, std::future::pending())
         .await
         .unwrap()
+}
+
+async fn atlogin(world: &RealWorld, state: &std::path::Path) -> Server {
+    atlogin_on(world, state, None).await
 }
 
 fn verifier() -> PkceVerifier {
@@ -63,12 +69,6 @@ fn authorize_url(base: &str) -> String {
     url.to_string()
 }
 
-fn hidden(page: &Page, name: &str) -> String {
-    let needle = format!("name=\"{name}\" value=\"");
-    let start = page.body.find(&needle).unwrap() + needle.len();
-    page.body[start..start + page.body[start..].find('"').unwrap()].to_owned()
-}
-
 /// The relying party's redirect, as parameters.
 fn rp_params(location: &str) -> std::collections::HashMap<String, String> {
     assert!(location.starts_with(RP_REDIRECT), "{location}");
@@ -81,20 +81,9 @@ fn rp_params(location: &str) -> std::collections::HashMap<String, String> {
 
 /// atlogin's form, up to the PDS's authorization page.
 async fn to_pds(browser: &mut Browser, base: &str, handle: &str) -> String {
-    let form = browser.get(&authorize_url(base)).await;
-    assert_eq!(form.status, 200, "{}", form.body);
-    let next = browser
-        .post_form(
-            &format!("{base}/authorize"),
-            &[
-                ("request", &hidden(&form, "request")),
-                ("csrf", &hidden(&form, "csrf")),
-                ("handle", handle),
-            ],
-        )
-        .await;
-    assert_eq!(next.status, 303, "{}", next.body);
-    next.location()
+    browser
+        .through_atlogin_form(&authorize_url(base), handle)
+        .await
 }
 
 async fn redeem(base: &str, code: &str) -> Value {
@@ -221,5 +210,32 @@ fn a_declined_consent_and_a_wrong_password_reach_the_right_places() {
         assert_eq!(claims["name"], "bob.test");
         tokio::time::sleep(Duration::from_millis(10)).await;
         server.stop().await.unwrap();
+    });
+}
+
+#[test]
+fn a_sign_in_survives_a_restart_between_the_pds_and_the_callback() {
+    let world = RealWorld::start();
+    let state = tempfile::tempdir().unwrap();
+    let alice = world.account("alice.test").clone();
+    runtime().block_on(async {
+        let first = atlogin(&world, state.path()).await;
+        let base = format!("http://{}", first.address);
+        let mut browser = Browser::new();
+        let pds = to_pds(&mut browser, &base, &alice.handle).await;
+        let callback = browser
+            .sign_in_at_pds(&pds, &alice.handle, &alice.password, true)
+            .await
+            .unwrap();
+        // The PDS has sent the browser back; atlogin restarts before it arrives.
+        let address = first.address;
+        first.stop().await.unwrap();
+        let second = atlogin_on(&world, state.path(), Some(address)).await;
+        let done = browser.get(&callback).await;
+        assert_eq!(done.status, 303, "{}", done.body);
+        let back = rp_params(&done.location());
+        let tokens = redeem(&base, &back["code"]).await;
+        assert!(tokens["id_token"].is_string());
+        second.stop().await.unwrap();
     });
 }
