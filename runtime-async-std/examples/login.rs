@@ -7,7 +7,8 @@
 //! It prints the authorization URL, waits on `127.0.0.1:<port>` for the browser
 //! to come back, completes the login and prints the verified DID, handle and PDS.
 //! Options: `--port N` (default 9411); `--dev` (development rules: http and local
-//! addresses allowed); `--plc URL`; `--nameserver IP:PORT`.
+//! addresses allowed); `--plc URL`; `--nameserver IP:PORT`; `--handle-resolver URL`
+//! (resolve handles with that service's `resolveHandle`, as a local PDS needs).
 #![expect(clippy::print_stdout, reason = "a command-line example prints")]
 
 use std::error::Error;
@@ -29,6 +30,7 @@ struct Args {
     dev: bool,
     plc: Option<url::Url>,
     nameserver: Option<SocketAddr>,
+    handle_resolver: Option<url::Url>,
 }
 
 fn args() -> Result<Args, Box<dyn Error>> {
@@ -39,6 +41,7 @@ fn args() -> Result<Args, Box<dyn Error>> {
         dev: false,
         plc: None,
         nameserver: None,
+        handle_resolver: None,
     };
     let mut words = std::env::args().skip(1);
     while let Some(word) = words.next() {
@@ -48,12 +51,13 @@ fn args() -> Result<Args, Box<dyn Error>> {
             "--dev" => parsed.dev = true,
             "--plc" => parsed.plc = Some(value()?.parse()?),
             "--nameserver" => parsed.nameserver = Some(value()?.parse()?),
+            "--handle-resolver" => parsed.handle_resolver = Some(value()?.parse()?),
             _ if handle.is_none() && !word.starts_with("--") => handle = Some(word),
             _ => return Err(format!("unexpected argument {word}").into()),
         }
     }
     parsed.handle = handle
-        .ok_or("usage: login <handle> [--port N] [--dev] [--plc URL] [--nameserver IP:PORT]")?;
+        .ok_or("usage: login <handle> [--port N] [--dev] [--plc URL] [--nameserver IP:PORT] [--handle-resolver URL]")?;
     Ok(parsed)
 }
 
@@ -119,6 +123,9 @@ async fn run() -> Result<(), Box<dyn Error>> {
     let mut identity = IdentityConfig::default().with_mode(mode);
     if let Some(plc) = args.plc {
         identity.plc_directory = plc;
+    }
+    if let Some(resolver) = args.handle_resolver {
+        identity = identity.with_handle_resolver(resolver);
     }
 
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, args.port)).await?;
