@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 use url::Url;
 
+pub mod synapse;
+
 /// Runs `script` of the world's install with Node, in its folder (so its
 /// packages resolve); returns what it printed, or why it failed.
 pub fn node_script(script: &str, args: &[&str]) -> Result<String, String> {
@@ -121,7 +123,7 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-fn env_path(name: &str) -> PathBuf {
+pub(crate) fn env_path(name: &str) -> PathBuf {
     let Some(value) = std::env::var_os(name) else {
         panic!("{name} is not set: run scripts/test, or eval \"$(scripts/e2e-install)\" first");
     };
@@ -209,22 +211,27 @@ impl RealWorld {
 
 impl Drop for RealWorld {
     fn drop(&mut self) {
-        if let Ok(pid) = i32::try_from(self.child.id())
-            && let Some(pid) = rustix::process::Pid::from_raw(pid)
-        {
-            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-        }
-        #[expect(clippy::disallowed_methods, reason = "a test harness's deadline")]
-        let started = Instant::now();
-        while started.elapsed() < Duration::from_secs(10) {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        terminate(&mut self.child);
     }
+}
+
+/// Stops a child with SIGTERM, then SIGKILL after ten seconds.
+pub(crate) fn terminate(child: &mut Child) {
+    if let Ok(pid) = i32::try_from(child.id())
+        && let Some(pid) = rustix::process::Pid::from_raw(pid)
+    {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+    }
+    #[expect(clippy::disallowed_methods, reason = "a test harness's deadline")]
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(10) {
+        if matches!(child.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// An HTTP answer.

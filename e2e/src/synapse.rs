@@ -1,0 +1,161 @@
+//! A real Synapse (from the Python package index, in the install's virtualenv) with SQLite and
+//! atlogin as its OIDC provider, on loopback; stopped when dropped.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::{env_path, free_port};
+
+/// The server name of the test homeserver: user ids are `@<localpart>:localhost`.
+pub const SERVER_NAME: &str = "localhost";
+
+/// Where Synapse sends the browser after a sign-in; on its SSO client
+/// whitelist, so no confirmation page comes in between.
+pub const CLIENT_REDIRECT: &str = "http://localhost/after-sso";
+
+/// A running Synapse.
+#[derive(Debug)]
+pub struct Synapse {
+    child: Child,
+    /// Its base URL, `http://127.0.0.1:<port>`.
+    pub url: String,
+    dir: std::path::PathBuf,
+}
+
+impl Synapse {
+    /// The callback Synapse registers with its OIDC provider.
+    #[must_use]
+    pub fn oidc_callback(port: u16) -> String {
+        format!("http://127.0.0.1:{port}/_synapse/client/oidc/callback")
+    }
+
+    /// Starts Synapse on `port` in `dir`, trusting atlogin at `issuer` as the
+    /// provider `atlogin` with the client `synapse` and `secret`.
+    ///
+    /// # Panics
+    ///
+    /// When the install is missing or Synapse does not answer within two
+    /// minutes; its log is in the panic message.
+    #[must_use]
+    pub fn start(dir: &Path, port: u16, issuer: &str, secret: &str) -> Self {
+        let python = env_path("ATLOGIN_E2E_SYNAPSE").join("bin/python");
+        let config = dir.join("homeserver.yaml");
+        let d = dir.display();
+        // Every secret below is a dummy for this test homeserver only.
+        std::fs::write(
+            &config,
+            format!(
+                r#"server_name: "{SERVER_NAME}"
+public_baseurl: "http://127.0.0.1:{port}/"
+pid_file: "{d}/homeserver.pid"
+listeners:
+  - port: {port}
+    bind_addresses: ["127.0.0.1"]
+    type: http
+    tls: false
+    x_forwarded: false
+    resources:
+      - names: [client]
+        compress: false
+database:
+  name: sqlite3
+  args:
+    database: "{d}/homeserver.db"
+media_store_path: "{d}/media"
+signing_key_path: "{d}/signing.key"
+report_stats: false
+macaroon_secret_key: "test-only-macaroon-secret-not-for-production"
+form_secret: "test-only-form-secret-not-for-production"
+trusted_key_servers: []
+suppress_key_server_warning: true
+enable_registration: false
+rc_login:
+  address: {{per_second: 100, burst_count: 100}}
+  account: {{per_second: 100, burst_count: 100}}
+sso:
+  client_whitelist: ["{CLIENT_REDIRECT}"]
+oidc_providers:
+  - idp_id: atlogin
+    idp_name: "Bluesky"
+    issuer: "{issuer}"
+    client_id: "synapse"
+    client_secret: "{secret}"
+    client_auth_method: client_secret_basic
+    scopes: ["openid", "profile"]
+    pkce_method: auto
+    user_mapping_provider:
+      config:
+        subject_template: "{{{{ user.sub }}}}"
+        localpart_template: "{{{{ user.preferred_username }}}}"
+        display_name_template: "{{{{ user.name }}}}"
+"#
+            ),
+        )
+        .expect("homeserver.yaml");
+        let log = std::fs::File::create(dir.join("synapse.log")).expect("log");
+        let generated = Command::new(&python)
+            .args(["-m", "synapse.app.homeserver", "--generate-keys", "-c"])
+            .arg(&config)
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log.try_clone().expect("log"))
+            .status()
+            .expect("python runs");
+        assert!(
+            generated.success(),
+            "synapse --generate-keys failed: {}",
+            read(dir)
+        );
+        let child = Command::new(&python)
+            .args(["-m", "synapse.app.homeserver", "-c"])
+            .arg(&config)
+            .current_dir(dir)
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("synapse starts");
+        let mut synapse = Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            dir: dir.to_owned(),
+        };
+        #[expect(clippy::disallowed_methods, reason = "a test harness's deadline")]
+        let started = Instant::now();
+        let health = format!("127.0.0.1:{port}");
+        loop {
+            if std::net::TcpStream::connect(&health).is_ok() {
+                return synapse;
+            }
+            let exited = synapse.child.try_wait().expect("wait");
+            assert!(
+                exited.is_none() && started.elapsed() < Duration::from_secs(120),
+                "Synapse did not come up ({exited:?}):\n{}",
+                read(dir)
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Synapse's log so far.
+    #[must_use]
+    pub fn log(&self) -> String {
+        read(&self.dir)
+    }
+
+    /// A free port for a Synapse to come.
+    #[must_use]
+    pub fn port() -> u16 {
+        free_port()
+    }
+}
+
+fn read(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("synapse.log")).unwrap_or_default()
+}
+
+impl Drop for Synapse {
+    fn drop(&mut self) {
+        crate::terminate(&mut self.child);
+    }
+}

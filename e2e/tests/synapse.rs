@@ -1,0 +1,151 @@
+//! A real Synapse accepts the identity atlogin vouches for: Synapse's SSO
+//! redirect, atlogin's form, the PDS's sign-in and consent, back through
+//! atlogin to Synapse's callback, a login token, `/login`, and `whoami` is
+//! the Matrix user named after the handle, with the profile's display name.
+#![expect(clippy::unwrap_used, reason = "tests")]
+
+use atlogin_core::provider::{ClientAuth, ClientSecret, RegisteredClient, StoredSecret};
+use atlogin_e2e::synapse::{CLIENT_REDIRECT, SERVER_NAME, Synapse};
+use atlogin_e2e::{Browser, RealWorld, atlogin_settings, http_client};
+use atlogin_server::serve;
+use serde_json::{Value, json};
+use url::Url;
+
+const SECRET: &str = "synapse-secret-for-tests-0123456789";
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn synapse_signs_alice_in_through_atlogin_and_her_pds() {
+    let world = RealWorld::start();
+    let state = tempfile::tempdir().unwrap();
+    let synapse_dir = tempfile::tempdir().unwrap();
+    let alice = world.account("alice.test").clone();
+    let synapse_port = Synapse::port();
+    let rt = runtime();
+    let server = rt.block_on(async {
+        let mut settings = atlogin_settings(&world, state.path());
+        settings.clients = vec![RegisteredClient::new(
+            "synapse",
+            vec![Synapse::oidc_callback(synapse_port)],
+            ClientAuth::ClientSecretBasic(StoredSecret::Plain(ClientSecret::new(SECRET))),
+        )];
+        serve::start(&settings, std::future::pending())
+            .await
+            .unwrap()
+    });
+    let synapse = Synapse::start(synapse_dir.path(), synapse_port, &server.issuer, SECRET);
+    rt.block_on(async {
+        let mut browser = Browser::new();
+        let mut sso = Url::parse(&format!(
+            "{}/_matrix/client/v3/login/sso/redirect/oidc-atlogin",
+            synapse.url
+        ))
+        .unwrap();
+        sso.query_pairs_mut()
+            .append_pair("redirectUrl", CLIENT_REDIRECT);
+        let to_atlogin = browser.get(sso.as_str()).await;
+        assert!(
+            (300..400).contains(&to_atlogin.status),
+            "{} {}\n{}",
+            to_atlogin.status,
+            to_atlogin.body,
+            synapse.log()
+        );
+        let authorize = to_atlogin.location();
+        assert!(
+            authorize.starts_with(&format!("{}/authorize?", server.issuer)),
+            "{authorize}"
+        );
+
+        let pds = browser
+            .through_atlogin_form(&authorize, &alice.handle)
+            .await;
+        let callback = browser
+            .sign_in_at_pds(&pds, &alice.handle, &alice.password, true)
+            .await
+            .unwrap_or_else(|e| panic!("{e}\n{}", world.log()));
+        let to_synapse = browser.get(&callback).await;
+        assert_eq!(to_synapse.status, 303, "{}", to_synapse.body);
+        let synapse_callback = to_synapse.location();
+        assert!(
+            synapse_callback.starts_with(&Synapse::oidc_callback(synapse_port)),
+            "{synapse_callback}"
+        );
+        let done = browser.get(&synapse_callback).await;
+        assert!(
+            (300..400).contains(&done.status),
+            "Synapse's callback answered {}: {}\n{}",
+            done.status,
+            done.body,
+            synapse.log()
+        );
+        let back = Url::parse(&done.location()).unwrap();
+        assert!(back.as_str().starts_with(CLIENT_REDIRECT), "{back}");
+        let token = back
+            .query_pairs()
+            .find(|(name, _)| name == "loginToken")
+            .map(|(_, value)| value.into_owned())
+            .unwrap();
+
+        let http = http_client();
+        let login: Value = serde_json::from_slice(
+            &http
+                .post(format!("{}/_matrix/client/v3/login", synapse.url))
+                .header("content-type", "application/json")
+                .body(json!({"type": "m.login.token", "token": token}).to_string())
+                .send()
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap(),
+        )
+        .unwrap();
+        let access = login["access_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{login}"));
+        let whoami: Value = serde_json::from_slice(
+            &http
+                .get(format!("{}/_matrix/client/v3/account/whoami", synapse.url))
+                .bearer_auth(access)
+                .send()
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap(),
+        )
+        .unwrap();
+        let user_id = format!("@alice.test:{SERVER_NAME}");
+        assert_eq!(whoami["user_id"], user_id.as_str(), "{whoami}");
+        let profile: Value = serde_json::from_slice(
+            &http
+                .get(format!(
+                    "{}/_matrix/client/v3/profile/{user_id}",
+                    synapse.url
+                ))
+                .bearer_auth(access)
+                .send()
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            profile["displayname"],
+            alice.display_name.as_deref().unwrap(),
+            "{profile}"
+        );
+        server.stop().await.unwrap();
+    });
+    drop(synapse);
+}
