@@ -5,6 +5,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use serde_json::{Value, json};
+
 use crate::{env_path, free_port};
 
 /// The server name of the test homeserver: user ids are `@<localpart>:localhost`.
@@ -135,6 +137,79 @@ oidc_providers:
             );
             std::thread::sleep(Duration::from_millis(200));
         }
+    }
+
+    /// The SSO redirect a Matrix client opens to sign in with atlogin,
+    /// returning to [`CLIENT_REDIRECT`].
+    #[must_use]
+    pub fn sso_redirect(&self) -> String {
+        let query: String = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("redirectUrl", CLIENT_REDIRECT)
+            .finish();
+        format!(
+            "{}/_matrix/client/v3/login/sso/redirect/oidc-atlogin?{query}",
+            self.url
+        )
+    }
+
+    /// What a Matrix client does with the `loginToken` Synapse put on
+    /// [`CLIENT_REDIRECT`] (`back`, the whole URL): `/login` with it, then
+    /// `whoami` and the profile. Answers the user id and its display name.
+    ///
+    /// # Panics
+    ///
+    /// When `back` carries no login token or Synapse refuses a step; the
+    /// answers are in the panic message.
+    pub async fn log_in_with(&self, back: &str) -> (String, Option<String>) {
+        let back = url::Url::parse(back).expect("a URL");
+        assert!(back.as_str().starts_with(CLIENT_REDIRECT), "{back}");
+        let token = back
+            .query_pairs()
+            .find(|(name, _)| name == "loginToken")
+            .map_or_else(
+                || panic!("no loginToken on {back}"),
+                |(_, value)| value.into_owned(),
+            );
+        let http = crate::http_client();
+        let answer = |response: reqwest::Response| async move {
+            let bytes = response.bytes().await.expect("Synapse answers");
+            serde_json::from_slice::<Value>(&bytes).expect("JSON from Synapse")
+        };
+        let login = answer(
+            http.post(format!("{}/_matrix/client/v3/login", self.url))
+                .header("content-type", "application/json")
+                .body(json!({"type": "m.login.token", "token": token}).to_string())
+                .send()
+                .await
+                .expect("Synapse answers"),
+        )
+        .await;
+        let access = login["access_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{login}\n{}", self.log()))
+            .to_owned();
+        let whoami = answer(
+            http.get(format!("{}/_matrix/client/v3/account/whoami", self.url))
+                .bearer_auth(&access)
+                .send()
+                .await
+                .expect("Synapse answers"),
+        )
+        .await;
+        let user_id = whoami["user_id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{whoami}"))
+            .to_owned();
+        let profile = answer(
+            http.get(format!("{}/_matrix/client/v3/profile/{user_id}", self.url))
+                .bearer_auth(&access)
+                .send()
+                .await
+                .expect("Synapse answers"),
+        )
+        .await;
+        let name = profile["displayname"].as_str().map(str::to_owned);
+        (user_id, name)
     }
 
     /// Synapse's log so far.

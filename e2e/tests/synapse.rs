@@ -5,11 +5,9 @@
 #![expect(clippy::unwrap_used, reason = "tests")]
 
 use atlogin_core::provider::{ClientAuth, ClientSecret, RegisteredClient, StoredSecret};
-use atlogin_e2e::synapse::{CLIENT_REDIRECT, SERVER_NAME, Synapse};
-use atlogin_e2e::{Browser, RealWorld, atlogin_settings, http_client};
+use atlogin_e2e::synapse::{SERVER_NAME, Synapse};
+use atlogin_e2e::{Browser, RealWorld, atlogin_settings};
 use atlogin_server::serve;
-use serde_json::{Value, json};
-use url::Url;
 
 const SECRET: &str = "synapse-secret-for-tests-0123456789";
 
@@ -43,14 +41,7 @@ fn synapse_signs_alice_in_through_atlogin_and_her_pds() {
     let synapse = Synapse::start(synapse_dir.path(), synapse_port, &server.issuer, SECRET);
     rt.block_on(async {
         let mut browser = Browser::new();
-        let mut sso = Url::parse(&format!(
-            "{}/_matrix/client/v3/login/sso/redirect/oidc-atlogin",
-            synapse.url
-        ))
-        .unwrap();
-        sso.query_pairs_mut()
-            .append_pair("redirectUrl", CLIENT_REDIRECT);
-        let to_atlogin = browser.get(sso.as_str()).await;
+        let to_atlogin = browser.get(&synapse.sso_redirect()).await;
         assert!(
             (300..400).contains(&to_atlogin.status),
             "{} {}\n{}",
@@ -86,65 +77,10 @@ fn synapse_signs_alice_in_through_atlogin_and_her_pds() {
             done.body,
             synapse.log()
         );
-        let back = Url::parse(&done.location()).unwrap();
-        assert!(back.as_str().starts_with(CLIENT_REDIRECT), "{back}");
-        let token = back
-            .query_pairs()
-            .find(|(name, _)| name == "loginToken")
-            .map(|(_, value)| value.into_owned())
-            .unwrap();
 
-        let http = http_client();
-        let login: Value = serde_json::from_slice(
-            &http
-                .post(format!("{}/_matrix/client/v3/login", synapse.url))
-                .header("content-type", "application/json")
-                .body(json!({"type": "m.login.token", "token": token}).to_string())
-                .send()
-                .await
-                .unwrap()
-                .bytes()
-                .await
-                .unwrap(),
-        )
-        .unwrap();
-        let access = login["access_token"]
-            .as_str()
-            .unwrap_or_else(|| panic!("{login}"));
-        let whoami: Value = serde_json::from_slice(
-            &http
-                .get(format!("{}/_matrix/client/v3/account/whoami", synapse.url))
-                .bearer_auth(access)
-                .send()
-                .await
-                .unwrap()
-                .bytes()
-                .await
-                .unwrap(),
-        )
-        .unwrap();
-        let user_id = format!("@alice.test:{SERVER_NAME}");
-        assert_eq!(whoami["user_id"], user_id.as_str(), "{whoami}");
-        let profile: Value = serde_json::from_slice(
-            &http
-                .get(format!(
-                    "{}/_matrix/client/v3/profile/{user_id}",
-                    synapse.url
-                ))
-                .bearer_auth(access)
-                .send()
-                .await
-                .unwrap()
-                .bytes()
-                .await
-                .unwrap(),
-        )
-        .unwrap();
-        assert_eq!(
-            profile["displayname"],
-            alice.display_name.as_deref().unwrap(),
-            "{profile}"
-        );
+        let (user_id, display_name) = synapse.log_in_with(&done.location()).await;
+        assert_eq!(user_id, format!("@alice.test:{SERVER_NAME}"));
+        assert_eq!(display_name, alice.display_name);
         server.stop().await.unwrap();
     });
     drop(synapse);
