@@ -22,6 +22,10 @@ pub mod synapse;
 
 /// Runs `script` of the world's install with Node, in its folder (so its
 /// packages resolve); returns what it printed, or why it failed.
+#[expect(
+    clippy::print_stderr,
+    reason = "the script's progress is shown with the test"
+)]
 pub fn node_script(script: &str, args: &[&str]) -> Result<String, String> {
     let output = Command::new(env_path("ATLOGIN_E2E_NODE"))
         .arg(script)
@@ -30,6 +34,8 @@ pub fn node_script(script: &str, args: &[&str]) -> Result<String, String> {
         .stdin(Stdio::null())
         .output()
         .map_err(|e| format!("node: {e}"))?;
+    // What the script said along the way belongs with the test's output.
+    eprint!("{}", String::from_utf8_lossy(&output.stderr));
     if output.status.success() {
         Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
     } else {

@@ -22,6 +22,8 @@ pub struct Synapse {
     child: Child,
     /// Its base URL, `http://127.0.0.1:<port>`.
     pub url: String,
+    /// The port it listens on.
+    pub port: u16,
     dir: std::path::PathBuf,
 }
 
@@ -120,6 +122,7 @@ oidc_providers:
         let mut synapse = Self {
             child,
             url: format!("http://127.0.0.1:{port}"),
+            port,
             dir: dir.to_owned(),
         };
         #[expect(clippy::disallowed_methods, reason = "a test harness's deadline")]

@@ -5,8 +5,8 @@
 #![expect(clippy::unwrap_used, reason = "tests")]
 
 use atlogin_core::provider::{ClientAuth, ClientSecret, RegisteredClient, StoredSecret};
-use atlogin_e2e::synapse::{SERVER_NAME, Synapse};
-use atlogin_e2e::{Browser, RealWorld, atlogin_settings};
+use atlogin_e2e::synapse::{CLIENT_REDIRECT, SERVER_NAME, Synapse};
+use atlogin_e2e::{Browser, RealWorld, atlogin_settings, node_script};
 use atlogin_server::serve;
 
 const SECRET: &str = "synapse-secret-for-tests-0123456789";
@@ -19,14 +19,20 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-#[test]
-fn synapse_signs_alice_in_through_atlogin_and_her_pds() {
+/// A real world, an atlogin that knows Synapse as a confidential relying
+/// party, and the Synapse; dropped in the reverse order.
+struct Stack {
+    synapse: Synapse,
+    server: serve::Server,
+    world: RealWorld,
+    _dirs: [tempfile::TempDir; 2],
+}
+
+fn stack(rt: &tokio::runtime::Runtime) -> Stack {
     let world = RealWorld::start();
     let state = tempfile::tempdir().unwrap();
     let synapse_dir = tempfile::tempdir().unwrap();
-    let alice = world.account("alice.test").clone();
     let synapse_port = Synapse::port();
-    let rt = runtime();
     let server = rt.block_on(async {
         let mut settings = atlogin_settings(&world, state.path());
         settings.clients = vec![RegisteredClient::new(
@@ -39,6 +45,25 @@ fn synapse_signs_alice_in_through_atlogin_and_her_pds() {
             .unwrap()
     });
     let synapse = Synapse::start(synapse_dir.path(), synapse_port, &server.issuer, SECRET);
+    Stack {
+        synapse,
+        server,
+        world,
+        _dirs: [state, synapse_dir],
+    }
+}
+
+#[test]
+fn synapse_signs_alice_in_through_atlogin_and_her_pds() {
+    let rt = runtime();
+    let Stack {
+        synapse,
+        server,
+        world,
+        _dirs,
+    } = stack(&rt);
+    let synapse_port = synapse.port;
+    let alice = world.account("alice.test").clone();
     rt.block_on(async {
         let mut browser = Browser::new();
         let to_atlogin = browser.get(&synapse.sso_redirect()).await;
@@ -79,6 +104,42 @@ fn synapse_signs_alice_in_through_atlogin_and_her_pds() {
         );
 
         let (user_id, display_name) = synapse.log_in_with(&done.location()).await;
+        assert_eq!(user_id, format!("@alice.test:{SERVER_NAME}"));
+        assert_eq!(display_name, alice.display_name);
+        server.stop().await.unwrap();
+    });
+    drop(synapse);
+}
+
+/// Scenario 1 as a person does it: Debian's Chromium opens Synapse's SSO
+/// link, the handle is typed into atlogin's form, the PDS's own pages sign
+/// Alice in and take her consent, and Synapse hands the Matrix client a
+/// login token for `@alice.test`.
+#[test]
+fn chromium_signs_alice_in_to_synapse() {
+    let rt = runtime();
+    let Stack {
+        synapse,
+        server,
+        world,
+        _dirs,
+    } = stack(&rt);
+    let alice = world.account("alice.test").clone();
+    let shots = tempfile::tempdir().unwrap();
+    let back = node_script(
+        "chromium.mjs",
+        &[
+            &synapse.sso_redirect(),
+            &alice.handle,
+            &alice.password,
+            "approve",
+            CLIENT_REDIRECT,
+            &shots.path().display().to_string(),
+        ],
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{}\n{}", synapse.log(), world.log()));
+    rt.block_on(async {
+        let (user_id, display_name) = synapse.log_in_with(&back).await;
         assert_eq!(user_id, format!("@alice.test:{SERVER_NAME}"));
         assert_eq!(display_name, alice.display_name);
         server.stop().await.unwrap();
