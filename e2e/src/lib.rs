@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 use url::Url;
 
+pub mod front;
 pub mod synapse;
 
 /// Runs `script` of the world's install with Node, in its folder (so its
@@ -145,11 +146,27 @@ impl RealWorld {
     /// minute; its log is in the panic message.
     #[must_use]
     pub fn start() -> Self {
+        Self::start_trusting(None)
+    }
+
+    /// [`RealWorld::start`], with the PDS trusting the certificate authority
+    /// `ca_pem` besides Node's own roots (to fetch a client metadata document
+    /// served behind a test front).
+    ///
+    /// # Panics
+    ///
+    /// As [`RealWorld::start`].
+    #[must_use]
+    pub fn start_trusting(ca_pem: Option<&Path>) -> Self {
         let node = env_path("ATLOGIN_E2E_NODE");
         let world = env_path("ATLOGIN_E2E_WORLD");
         let dir = tempfile::tempdir().expect("a run folder");
         let log = std::fs::File::create(dir.path().join("world.log")).expect("a log file");
-        let child = Command::new(&node)
+        let mut command = Command::new(&node);
+        if let Some(ca) = ca_pem {
+            command.env("NODE_EXTRA_CA_CERTS", ca);
+        }
+        let child = command
             .arg(world.join("world.mjs"))
             .arg(dir.path())
             .arg(free_port().to_string())
@@ -305,8 +322,18 @@ impl Default for Browser {
 /// When the client cannot be built.
 #[must_use]
 pub fn http_client() -> reqwest::Client {
+    http_client_trusting(&[])
+}
+
+/// [`http_client`], trusting the extra roots `ca_der` too.
+///
+/// # Panics
+///
+/// When a root does not parse or the client cannot be built.
+#[must_use]
+pub fn http_client_trusting(ca_der: &[Vec<u8>]) -> reqwest::Client {
     reqwest::Client::builder()
-        .tls_backend_preconfigured(atlogin_driver::hardening::tls_config(&[]).expect("tls"))
+        .tls_backend_preconfigured(atlogin_driver::hardening::tls_config(ca_der).expect("tls"))
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
         .timeout(Duration::from_secs(30))
@@ -318,8 +345,14 @@ impl Browser {
     /// A browser with no cookies.
     #[must_use]
     pub fn new() -> Self {
+        Self::trusting(&[])
+    }
+
+    /// A browser with no cookies that trusts the extra roots `ca_der`.
+    #[must_use]
+    pub fn trusting(ca_der: &[Vec<u8>]) -> Self {
         Self {
-            http: http_client(),
+            http: http_client_trusting(ca_der),
             cookies: HashMap::new(),
         }
     }

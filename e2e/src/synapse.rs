@@ -43,6 +43,23 @@ impl Synapse {
     /// minutes; its log is in the panic message.
     #[must_use]
     pub fn start(dir: &Path, port: u16, issuer: &str, secret: &str) -> Self {
+        Self::start_trusting(dir, port, issuer, secret, None)
+    }
+
+    /// [`Synapse::start`], with `roots` (a PEM bundle) as the certificate
+    /// authorities Synapse trusts for its requests to atlogin.
+    ///
+    /// # Panics
+    ///
+    /// As [`Synapse::start`].
+    #[must_use]
+    pub fn start_trusting(
+        dir: &Path,
+        port: u16,
+        issuer: &str,
+        secret: &str,
+        roots: Option<&Path>,
+    ) -> Self {
         let python = env_path("ATLOGIN_E2E_SYNAPSE").join("bin/python");
         let config = dir.join("homeserver.yaml");
         let d = dir.display();
@@ -110,7 +127,11 @@ oidc_providers:
             "synapse --generate-keys failed: {}",
             read(dir)
         );
-        let child = Command::new(&python)
+        let mut command = Command::new(&python);
+        if let Some(roots) = roots {
+            command.env("SSL_CERT_FILE", roots);
+        }
+        let child = command
             .args(["-m", "synapse.app.homeserver", "-c"])
             .arg(&config)
             .current_dir(dir)
@@ -213,6 +234,60 @@ oidc_providers:
         .await;
         let name = profile["displayname"].as_str().map(str::to_owned);
         (user_id, name)
+    }
+
+    /// A person's whole sign-in at the HTTP level: Synapse's SSO redirect, atlogin's
+    /// form at `issuer`, the PDS's sign-in and consent, back through atlogin
+    /// to Synapse's callback. Answers the URL Synapse finally sends the
+    /// browser to (for [`Synapse::log_in_with`]).
+    ///
+    /// # Panics
+    ///
+    /// When a step goes elsewhere than it should; the logs are in the
+    /// message.
+    pub async fn sign_in(
+        &self,
+        browser: &mut crate::Browser,
+        issuer: &str,
+        account: &crate::Account,
+        world: &crate::RealWorld,
+    ) -> String {
+        let to_atlogin = browser.get(&self.sso_redirect()).await;
+        assert!(
+            (300..400).contains(&to_atlogin.status),
+            "{} {}\n{}",
+            to_atlogin.status,
+            to_atlogin.body,
+            self.log()
+        );
+        let authorize = to_atlogin.location();
+        assert!(
+            authorize.starts_with(&format!("{issuer}/authorize?")),
+            "{authorize}"
+        );
+        let pds = browser
+            .through_atlogin_form(&authorize, &account.handle)
+            .await;
+        let callback = browser
+            .sign_in_at_pds(&pds, &account.handle, &account.password, true)
+            .await
+            .unwrap_or_else(|e| panic!("{e}\n{}", world.log()));
+        let to_synapse = browser.get(&callback).await;
+        assert_eq!(to_synapse.status, 303, "{}", to_synapse.body);
+        let synapse_callback = to_synapse.location();
+        assert!(
+            synapse_callback.starts_with(&Self::oidc_callback(self.port)),
+            "{synapse_callback}"
+        );
+        let done = browser.get(&synapse_callback).await;
+        assert!(
+            (300..400).contains(&done.status),
+            "Synapse's callback answered {}: {}\n{}",
+            done.status,
+            done.body,
+            self.log()
+        );
+        done.location()
     }
 
     /// Synapse's log so far.

@@ -62,48 +62,13 @@ fn synapse_signs_alice_in_through_atlogin_and_her_pds() {
         world,
         _dirs,
     } = stack(&rt);
-    let synapse_port = synapse.port;
     let alice = world.account("alice.test").clone();
     rt.block_on(async {
         let mut browser = Browser::new();
-        let to_atlogin = browser.get(&synapse.sso_redirect()).await;
-        assert!(
-            (300..400).contains(&to_atlogin.status),
-            "{} {}\n{}",
-            to_atlogin.status,
-            to_atlogin.body,
-            synapse.log()
-        );
-        let authorize = to_atlogin.location();
-        assert!(
-            authorize.starts_with(&format!("{}/authorize?", server.issuer)),
-            "{authorize}"
-        );
-
-        let pds = browser
-            .through_atlogin_form(&authorize, &alice.handle)
+        let back = synapse
+            .sign_in(&mut browser, &server.issuer, &alice, &world)
             .await;
-        let callback = browser
-            .sign_in_at_pds(&pds, &alice.handle, &alice.password, true)
-            .await
-            .unwrap_or_else(|e| panic!("{e}\n{}", world.log()));
-        let to_synapse = browser.get(&callback).await;
-        assert_eq!(to_synapse.status, 303, "{}", to_synapse.body);
-        let synapse_callback = to_synapse.location();
-        assert!(
-            synapse_callback.starts_with(&Synapse::oidc_callback(synapse_port)),
-            "{synapse_callback}"
-        );
-        let done = browser.get(&synapse_callback).await;
-        assert!(
-            (300..400).contains(&done.status),
-            "Synapse's callback answered {}: {}\n{}",
-            done.status,
-            done.body,
-            synapse.log()
-        );
-
-        let (user_id, display_name) = synapse.log_in_with(&done.location()).await;
+        let (user_id, display_name) = synapse.log_in_with(&back).await;
         assert_eq!(user_id, format!("@alice.test:{SERVER_NAME}"));
         assert_eq!(display_name, alice.display_name);
         server.stop().await.unwrap();
