@@ -88,6 +88,10 @@ pub struct UpstreamConfig {
     /// instead of DNS and the HTTPS well-known file (the bidirectional check
     /// still applies). For development worlds whose handles only their PDS knows.
     pub handle_resolver: Option<Spanned<String>>,
+    /// PEM files of certificate authorities trusted besides the public ones,
+    /// for PDSes, authorization servers and handle hosts behind a private CA.
+    #[serde(default)]
+    pub ca_certificates: Vec<Spanned<PathBuf>>,
 }
 
 /// `[rate_limits]`.
@@ -380,6 +384,20 @@ impl Checker<'_> {
                     server,
                     "upstream.nameservers holds addresses with ports, such as 127.0.0.1:53",
                 );
+            }
+        }
+        for path in &upstream.ca_certificates {
+            let shown = path.get_ref().display();
+            match (self.around.read_file)(path.get_ref()) {
+                Ok(text) => {
+                    if let Err(why) = crate::settings::pem_certificates(&text) {
+                        self.report(path, format!("upstream.ca_certificates: {shown}: {why}"));
+                    }
+                }
+                Err(error) => self.report(
+                    path,
+                    format!("upstream.ca_certificates: {shown} cannot be read: {error}"),
+                ),
             }
         }
     }

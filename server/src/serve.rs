@@ -56,6 +56,25 @@ pub enum ServeError {
     Settings(String),
 }
 
+/// How the hardened client reaches people's PDSes and handle hosts.
+fn driver_config(upstream: &crate::settings::Upstream) -> Result<DriverConfig, String> {
+    let mut config = DriverConfig::default();
+    if upstream.development {
+        config = config.with_policy(NetPolicy::development());
+    }
+    if !upstream.nameservers.is_empty() {
+        config = config.with_nameservers(upstream.nameservers.clone());
+    }
+    for path in &upstream.ca_certificates {
+        let shown = path.display();
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{shown}: {e}"))?;
+        for der in crate::settings::pem_certificates(&text).map_err(|e| format!("{shown}: {e}"))? {
+            config = config.with_root_certificate(der);
+        }
+    }
+    Ok(config)
+}
+
 /// A running server.
 #[derive(Debug)]
 pub struct Server {
@@ -216,13 +235,7 @@ pub async fn start(
     };
     let (provider, client) = assembly.build(app::now())?;
 
-    let mut driver_config = DriverConfig::default();
-    if settings.upstream.development {
-        driver_config = driver_config.with_policy(NetPolicy::development());
-    }
-    if !settings.upstream.nameservers.is_empty() {
-        driver_config = driver_config.with_nameservers(settings.upstream.nameservers.clone());
-    }
+    let driver_config = driver_config(&settings.upstream).map_err(|e| invalid(&e))?;
     let driver = atlogin_tokio::Driver::new(driver_config).map_err(|e| invalid(&e))?;
 
     let app = Arc::new(

@@ -60,6 +60,26 @@ pub struct Upstream {
     pub nameservers: Vec<SocketAddr>,
     /// A `resolveHandle` service instead of DNS and HTTPS.
     pub handle_resolver: Option<Url>,
+    /// PEM files of extra trusted certificate authorities.
+    pub ca_certificates: Vec<PathBuf>,
+}
+
+/// The certificates in a PEM file's `text`, DER encoded.
+///
+/// # Errors
+///
+/// When a certificate block does not decode, or there is none.
+pub fn pem_certificates(text: &str) -> Result<Vec<Vec<u8>>, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject as _;
+    let certificates = CertificateDer::pem_slice_iter(text.as_bytes())
+        .map(|c| c.map(|c| c.to_vec()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("not PEM certificates ({e})"))?;
+    if certificates.is_empty() {
+        return Err("holds no PEM certificate".to_owned());
+    }
+    Ok(certificates)
 }
 
 /// Requests per minute from one address.
@@ -248,21 +268,7 @@ fn build(
             .clients
             .push(registered_client(client, around).map_err(internal)?);
     }
-    let upstream = &config.upstream;
-    settings.upstream.development = upstream.development.as_ref().is_some_and(|d| *d.get_ref());
-    settings.upstream.plc_url = upstream
-        .plc_url
-        .as_ref()
-        .and_then(|u| Url::parse(u.get_ref()).ok());
-    settings.upstream.handle_resolver = upstream
-        .handle_resolver
-        .as_ref()
-        .and_then(|u| Url::parse(u.get_ref()).ok());
-    settings.upstream.nameservers = upstream
-        .nameservers
-        .iter()
-        .filter_map(|n| n.get_ref().parse().ok())
-        .collect();
+    settings.upstream = upstream(&config.upstream);
     if let Some(limit) = &config.rate_limits.logins_per_minute {
         settings.rate_limits.logins_per_minute = *limit.get_ref();
     }
@@ -271,6 +277,30 @@ fn build(
     }
     settings.demo = config.demo.unwrap_or(settings.public_url.is_none());
     Ok(settings)
+}
+
+fn upstream(config: &config::UpstreamConfig) -> Upstream {
+    Upstream {
+        development: config.development.as_ref().is_some_and(|d| *d.get_ref()),
+        plc_url: config
+            .plc_url
+            .as_ref()
+            .and_then(|u| Url::parse(u.get_ref()).ok()),
+        nameservers: config
+            .nameservers
+            .iter()
+            .filter_map(|n| n.get_ref().parse().ok())
+            .collect(),
+        handle_resolver: config
+            .handle_resolver
+            .as_ref()
+            .and_then(|u| Url::parse(u.get_ref()).ok()),
+        ca_certificates: config
+            .ca_certificates
+            .iter()
+            .map(|p| p.get_ref().clone())
+            .collect(),
+    }
 }
 
 fn registered_client(

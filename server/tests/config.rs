@@ -15,6 +15,10 @@ fn read_file(path: &Path) -> std::io::Result<String> {
     match path.to_str() {
         Some("/run/secrets/db") => Ok("postgres://atlogin@db/atlogin\n".to_owned()),
         Some("/run/secrets/short") => Ok("short\n".to_owned()),
+        Some("/etc/atlogin/private-ca.pem") => Ok(
+            "-----BEGIN CERTIFICATE-----\nMIIBfTCCASOgAwIBAgIUSm9rZQ==\n-----END CERTIFICATE-----\n"
+                .to_owned(),
+        ),
         _ => Err(std::io::Error::from(std::io::ErrorKind::NotFound)),
     }
 }
@@ -70,6 +74,7 @@ backchannel_logout_uri = "https://matrix.example.com/_synapse/client/oidc/backch
 [upstream]
 plc_url = "https://plc.example.com"
 nameservers = ["192.0.2.53:53"]
+ca_certificates = ["/etc/atlogin/private-ca.pem"]
 
 [rate_limits]
 logins_per_minute = 10
@@ -176,6 +181,22 @@ scope = "openid groups"
         );
     }
     assert_eq!(problems.len(), 6, "{found:#?}");
+    assert_eq!(
+        lines(&check(
+            "[upstream]\nca_certificates = [\n  \"/etc/atlogin/missing.pem\",\n  \"/run/secrets/db\",\n]\n",
+            false
+        )),
+        [
+            (
+                Some(3),
+                "upstream.ca_certificates: /etc/atlogin/missing.pem cannot be read: entity not found"
+            ),
+            (
+                Some(4),
+                "upstream.ca_certificates: /run/secrets/db: holds no PEM certificate"
+            ),
+        ]
+    );
     assert_eq!(
         lines(&check(
             "[upstream]\nhandle_resolver = \"http://pds.example.com\"\n",
