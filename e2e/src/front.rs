@@ -43,6 +43,16 @@ impl TestCa {
     /// When `openssl` fails; its output is in the message.
     #[must_use]
     pub fn new() -> Self {
+        Self::with_names(&[])
+    }
+
+    /// [`TestCa::new`], with `names` in the server certificate too.
+    ///
+    /// # Panics
+    ///
+    /// When `openssl` fails; its output is in the message.
+    #[must_use]
+    pub fn with_names(names: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("a folder for the CA");
         let d = dir.path();
         let run = |args: &[&str]| {
@@ -81,10 +91,14 @@ impl TestCa {
             &["-subj", &format!("/CN={HOST}")],
         ]
         .concat());
+        let mut extra = String::new();
+        for name in names {
+            let _ = write!(extra, ",DNS:{name}");
+        }
         std::fs::write(
             d.join("server.ext"),
             format!(
-                "subjectAltName=DNS:{HOST},DNS:*.{HOST}\nbasicConstraints=CA:FALSE\n\
+                "subjectAltName=DNS:{HOST},DNS:*.{HOST}{extra}\nbasicConstraints=CA:FALSE\n\
                  keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n"
             ),
         )
@@ -171,16 +185,7 @@ impl HostsEntry {
     #[must_use]
     pub fn add() -> Self {
         let pid = std::process::id();
-        let ip = (0..64u32)
-            .map(|i| {
-                let n = pid
-                    .wrapping_mul(2_654_435_761)
-                    .wrapping_add(i.wrapping_mul(97));
-                let [_, b, c, d] = n.to_be_bytes();
-                Ipv4Addr::new(127, b | 1, c, d.clamp(2, 254))
-            })
-            .find(|ip| std::net::TcpListener::bind((*ip, 443)).is_ok())
-            .expect("a loopback address with port 443 free");
+        let ip = free_loopback_address(0);
         let host = format!("p{pid}.{HOST}");
         let line = format!("{ip} {host} {MARK} {pid}");
         let text = std::fs::read_to_string(HOSTS).expect("/etc/hosts");
@@ -203,6 +208,29 @@ impl Drop for HostsEntry {
             rewrite(&kept);
         }
     }
+}
+
+/// An address in 127.0.0.0/8 on which port 443 is free, picked from this
+/// process's id (so tests side by side pick apart) and `salt` (so one test
+/// can pick several).
+///
+/// # Panics
+///
+/// When none of the 64 tried is free.
+#[must_use]
+pub fn free_loopback_address(salt: u32) -> Ipv4Addr {
+    let pid = std::process::id();
+    (0..64u32)
+        .map(|i| {
+            let n = pid
+                .wrapping_mul(2_654_435_761)
+                .wrapping_add(salt.wrapping_mul(7919))
+                .wrapping_add(i.wrapping_mul(97));
+            let [_, b, c, d] = n.to_be_bytes();
+            Ipv4Addr::new(127, b | 1, c, d.clamp(2, 254))
+        })
+        .find(|ip| std::net::TcpListener::bind((*ip, 443)).is_ok())
+        .expect("a loopback address with port 443 free")
 }
 
 /// `text` without the lines of test processes that no longer run.
@@ -250,7 +278,18 @@ impl Nginx {
     /// error log is in the message.
     #[must_use]
     pub fn start(ca: &TestCa, name: &HostsEntry, upstreams: &[SocketAddr]) -> Self {
-        let (ip, host) = (name.ip, &name.host);
+        Self::start_at(ca, name.ip, &name.host, upstreams)
+    }
+
+    /// Starts nginx for `host` on `ip`, port 443, with `ca`'s server
+    /// certificate (which must name `host`); the `Host` header is passed on
+    /// as the browser sent it.
+    ///
+    /// # Panics
+    ///
+    /// As [`Nginx::start`].
+    #[must_use]
+    pub fn start_at(ca: &TestCa, ip: Ipv4Addr, host: &str, upstreams: &[SocketAddr]) -> Self {
         let dir = tempfile::tempdir().expect("a folder for nginx");
         let d = dir.path().display();
         let certs = ca.dir.path().display();

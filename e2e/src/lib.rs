@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 use url::Url;
 
+pub mod dns;
 pub mod front;
+pub mod rp;
 pub mod synapse;
 
 /// Runs `script` of the world's install with Node, in its folder (so its
@@ -105,6 +107,17 @@ pub struct WorldState {
     pub pds_url: String,
     /// The accounts.
     pub accounts: Vec<Account>,
+    /// An identity at the PLC whose PDS is down.
+    pub unreachable: Identity,
+}
+
+/// A handle and the DID it names.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Identity {
+    /// The handle.
+    pub handle: String,
+    /// The DID.
+    pub did: String,
 }
 
 /// A running PLC and PDS; stopped when dropped.
@@ -183,6 +196,10 @@ impl RealWorld {
                 plc_url: String::new(),
                 pds_url: String::new(),
                 accounts: Vec::new(),
+                unreachable: Identity {
+                    handle: String::new(),
+                    did: String::new(),
+                },
             },
             dir,
         };
@@ -269,6 +286,14 @@ pub struct Page {
 }
 
 impl Page {
+    /// The text of atlogin's alert on the page (`role="alert"`), if any.
+    #[must_use]
+    pub fn alert(&self) -> Option<String> {
+        let start = self.body.find("role=\"alert\">")? + "role=\"alert\">".len();
+        let end = start + self.body[start..].find("</p>")?;
+        Some(self.body[start..end].to_owned())
+    }
+
     /// The `Location` header.
     ///
     /// # Panics

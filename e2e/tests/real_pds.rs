@@ -8,15 +8,9 @@ use std::time::Duration;
 
 use atlogin_core::jose::crypto::DefaultProvider;
 use atlogin_core::jose::{JwkSet, Verifier};
-use atlogin_core::pkce::PkceVerifier;
-use atlogin_core::provider::{ClientAuth, ClientSecret, RegisteredClient, StoredSecret};
-use atlogin_e2e::{Browser, RealWorld, atlogin_settings, http_client};
+use atlogin_e2e::{Browser, RealWorld, atlogin_settings, http_client, rp};
 use atlogin_server::serve::{self, Server};
 use serde_json::Value;
-use url::Url;
-
-const RP_REDIRECT: &str = "https://mas.example.com/upstream/callback";
-const RP_SECRET: &str = "mas-secret-0123456789abcdef";
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -37,11 +31,7 @@ async fn atlogin_on(
     if let Some(listen) = listen {
         settings.listen = listen;
     }
-    settings.clients = vec![RegisteredClient::new(
-        "mas",
-        vec![RP_REDIRECT.to_owned()],
-        ClientAuth::ClientSecretBasic(StoredSecret::Plain(ClientSecret::new(RP_SECRET))),
-    )];
+    settings.clients = vec![rp::registered()];
     serve::start(&settings, std::future::pending())
         .await
         .unwrap()
@@ -51,58 +41,17 @@ async fn atlogin(world: &RealWorld, state: &std::path::Path) -> Server {
     atlogin_on(world, state, None).await
 }
 
-fn verifier() -> PkceVerifier {
-    PkceVerifier::parse("an-e2e-verifier-that-is-long-enough-0123456789").unwrap()
-}
-
-fn authorize_url(base: &str) -> String {
-    let mut url = Url::parse(&format!("{base}/authorize")).unwrap();
-    url.query_pairs_mut()
-        .append_pair("response_type", "code")
-        .append_pair("client_id", "mas")
-        .append_pair("redirect_uri", RP_REDIRECT)
-        .append_pair("scope", "openid profile")
-        .append_pair("state", "rp-state")
-        .append_pair("nonce", "rp-nonce")
-        .append_pair("code_challenge", verifier().challenge().as_str())
-        .append_pair("code_challenge_method", "S256");
-    url.to_string()
-}
-
-/// The relying party's redirect, as parameters.
-fn rp_params(location: &str) -> std::collections::HashMap<String, String> {
-    assert!(location.starts_with(RP_REDIRECT), "{location}");
-    Url::parse(location)
-        .unwrap()
-        .query_pairs()
-        .into_owned()
-        .collect()
-}
-
 /// atlogin's form, up to the PDS's authorization page.
 async fn to_pds(browser: &mut Browser, base: &str, handle: &str) -> String {
     browser
-        .through_atlogin_form(&authorize_url(base), handle)
+        .through_atlogin_form(&rp::authorize_url(base, "rp-state"), handle)
         .await
 }
 
 async fn redeem(base: &str, code: &str) -> Value {
-    let body = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("grant_type", "authorization_code")
-        .append_pair("code", code)
-        .append_pair("redirect_uri", RP_REDIRECT)
-        .append_pair("code_verifier", verifier().secret())
-        .finish();
-    let response = http_client()
-        .post(format!("{base}/token"))
-        .basic_auth("mas", Some(RP_SECRET))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    serde_json::from_slice(&response.bytes().await.unwrap()).unwrap()
+    let (status, tokens) = rp::redeem(&http_client(), base, code).await;
+    assert_eq!(status, 200, "{tokens}");
+    tokens
 }
 
 #[test]
@@ -129,7 +78,7 @@ fn the_loopback_client_signs_in_at_a_real_pds() {
         );
         let done = browser.get(&callback).await;
         assert_eq!(done.status, 303, "{}", done.body);
-        let back = rp_params(&done.location());
+        let back = rp::answer(&done.location());
         assert_eq!(back["state"], "rp-state");
 
         let tokens = redeem(&base, &back["code"]).await;
@@ -186,7 +135,7 @@ fn a_declined_consent_and_a_wrong_password_reach_the_right_places() {
             .unwrap();
         let done = browser.get(&callback).await;
         assert_eq!(done.status, 303, "{}", done.body);
-        let back = rp_params(&done.location());
+        let back = rp::answer(&done.location());
         assert_eq!(back["error"], "access_denied");
         assert_eq!(back["iss"], server.issuer);
 
@@ -197,7 +146,7 @@ fn a_declined_consent_and_a_wrong_password_reach_the_right_places() {
             .sign_in_at_pds(&pds, &bob.handle, &bob.password, true)
             .await
             .unwrap();
-        let back = rp_params(&browser.get(&callback).await.location());
+        let back = rp::answer(&browser.get(&callback).await.location());
         let tokens = redeem(&base, &back["code"]).await;
         let payload = tokens["id_token"]
             .as_str()
@@ -233,7 +182,7 @@ fn a_sign_in_survives_a_restart_between_the_pds_and_the_callback() {
         let second = atlogin_on(&world, state.path(), Some(address)).await;
         let done = browser.get(&callback).await;
         assert_eq!(done.status, 303, "{}", done.body);
-        let back = rp_params(&done.location());
+        let back = rp::answer(&done.location());
         let tokens = redeem(&base, &back["code"]).await;
         assert!(tokens["id_token"].is_string());
         second.stop().await.unwrap();

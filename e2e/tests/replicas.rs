@@ -4,38 +4,16 @@
 //! on. Needs `ATLOGIN_TEST_POSTGRES_URL` (scripts/test starts PostgreSQL).
 #![expect(clippy::unwrap_used, reason = "tests")]
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
-use atlogin_core::pkce::PkceVerifier;
-use atlogin_core::provider::{ClientAuth, ClientSecret, RegisteredClient, StoredSecret};
 use atlogin_e2e::front::{FRONT_SOURCE, HostsEntry, Nginx, TestCa};
-use atlogin_e2e::{Account, Browser, RealWorld, atlogin_settings, http_client_trusting};
+use atlogin_e2e::{Account, Browser, RealWorld, atlogin_settings, http_client_trusting, rp};
 use atlogin_server::serve;
 use atlogin_server::settings::StoreSettings;
 use serde_json::Value;
 use url::Url;
 
-const RP_REDIRECT: &str = "https://mas.example.com/upstream/callback";
-const RP_SECRET: &str = "mas-secret-0123456789abcdef";
 const LOGINS: usize = 20;
-
-fn verifier() -> PkceVerifier {
-    PkceVerifier::parse("a-replica-verifier-that-is-long-enough-0123456789").unwrap()
-}
-
-fn authorize_url(base: &str, round: usize) -> String {
-    let mut url = Url::parse(&format!("{base}/authorize")).unwrap();
-    url.query_pairs_mut()
-        .append_pair("response_type", "code")
-        .append_pair("client_id", "mas")
-        .append_pair("redirect_uri", RP_REDIRECT)
-        .append_pair("scope", "openid profile")
-        .append_pair("state", &format!("round-{round}"))
-        .append_pair("nonce", "rp-nonce")
-        .append_pair("code_challenge", verifier().challenge().as_str())
-        .append_pair("code_challenge_method", "S256");
-    url.to_string()
-}
 
 /// One login through the front, start to userinfo; answers the userinfo.
 async fn log_in(
@@ -47,8 +25,9 @@ async fn log_in(
     world: &RealWorld,
 ) -> Value {
     let mut browser = Browser::trusting(&[ca.ca_der()]);
+    let state = format!("round-{round}");
     let pds = browser
-        .through_atlogin_form(&authorize_url(base, round), &alice.handle)
+        .through_atlogin_form(&rp::authorize_url(base, &state), &alice.handle)
         .await;
     let callback = browser
         .sign_in_at_pds(&pds, &alice.handle, &alice.password, true)
@@ -56,47 +35,12 @@ async fn log_in(
         .unwrap_or_else(|e| panic!("round {round}: {e}\n{}", world.log()));
     let done = browser.get(&callback).await;
     assert_eq!(done.status, 303, "round {round}: {}", done.body);
-    let location = done.location();
-    assert!(
-        location.starts_with(RP_REDIRECT),
-        "round {round}: {location}"
-    );
-    let back: HashMap<String, String> = Url::parse(&location)
-        .unwrap()
-        .query_pairs()
-        .into_owned()
-        .collect();
-    assert_eq!(back["state"], format!("round-{round}"));
+    let back = rp::answer(&done.location());
+    assert_eq!(back["state"], state);
     assert_eq!(back["iss"], base);
-
-    let body = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("grant_type", "authorization_code")
-        .append_pair("code", &back["code"])
-        .append_pair("redirect_uri", RP_REDIRECT)
-        .append_pair("code_verifier", verifier().secret())
-        .finish();
-    let response = http
-        .post(format!("{base}/token"))
-        .basic_auth("mas", Some(RP_SECRET))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200, "round {round}");
-    let tokens: Value = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
-    serde_json::from_slice(
-        &http
-            .get(format!("{base}/userinfo"))
-            .bearer_auth(tokens["access_token"].as_str().unwrap())
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap(),
-    )
-    .unwrap()
+    let (status, tokens) = rp::redeem(http, base, &back["code"]).await;
+    assert_eq!(status, 200, "round {round}: {tokens}");
+    rp::userinfo(http, base, tokens["access_token"].as_str().unwrap()).await
 }
 
 #[test]
@@ -132,11 +76,7 @@ fn twenty_logins_complete_across_two_replicas_on_one_postgresql() {
         settings.public_url = Some(Url::parse(&format!("https://{}", name.host)).unwrap());
         settings.trusted_proxies = vec![FRONT_SOURCE];
         settings.store = StoreSettings::Postgres(database_url.into());
-        settings.clients = vec![RegisteredClient::new(
-            "mas",
-            vec![RP_REDIRECT.to_owned()],
-            ClientAuth::ClientSecretBasic(StoredSecret::Plain(ClientSecret::new(RP_SECRET))),
-        )];
+        settings.clients = vec![rp::registered()];
         let one = serve::start(&settings, std::future::pending())
             .await
             .unwrap();

@@ -109,9 +109,24 @@ for (const account of accounts) {
   }
 }
 
+// An identity whose PDS is down: registered at the PLC with the handle
+// carol.test and a PDS on a port nothing listens on. Only DNS (a test's
+// dnsmasq) can name its handle.
+const { Secp256k1Keypair } = await import('@atproto/crypto')
+const { Client: PlcClient } = await import('@did-plc/lib')
+const carolKey = await Secp256k1Keypair.create()
+const carolDid = await new PlcClient(plcUrl).createDid({
+  signingKey: carolKey.did(),
+  handle: 'carol.test',
+  pds: 'http://127.0.0.1:1',
+  rotationKeys: [carolKey.did()],
+  signer: carolKey,
+})
+
 const state = {
   plc_url: plcUrl,
   pds_url: pdsUrl,
+  unreachable: { handle: 'carol.test', did: carolDid },
   accounts: accounts.map(({ handle, did, password, displayName }) => ({
     handle,
     did,
