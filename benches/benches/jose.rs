@@ -3,7 +3,8 @@
 //!
 //! Each JWS benchmark signs or verifies the same kind of input as its bare
 //! counterpart, so `jws/*` minus `bare/*` is the cost of building or checking the
-//! token around the signature.
+//! token around the signature. The `es256` and `dpop` groups run once per
+//! backend: the default (`p256`) and *ring* (`RingProvider`, the server's).
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -11,7 +12,7 @@ use std::time::Duration;
 use atlogin_core::dpop::{DpopProofBuilder, DpopProofCheck, verify_proof};
 use atlogin_core::jose::{
     ClaimsValidation, CryptoProvider, DefaultProvider, EcPrivateKey, JwkSet, JwsSigningKey,
-    RsaPrivateKeyDer, Verifier,
+    RingProvider, RsaPrivateKeyDer, Verifier,
 };
 use atlogin_core::pkce::PkceVerifier;
 use atlogin_core::secret::SecretBytes;
@@ -25,6 +26,16 @@ const NOW: UnixTime = UnixTime::from_secs(1_700_000_000);
 
 /// The RSA key of RFC 7515 Appendix A.2; public test material only.
 const RSA_PKCS8: &[u8] = include_bytes!("../../core/testdata/rfc7515-a2-rsa.pkcs8.der");
+
+/// The *ring* backend, as the server makes it.
+fn ring_provider() -> &'static dyn CryptoProvider {
+    static PROVIDER: std::sync::OnceLock<RingProvider> = std::sync::OnceLock::new();
+    PROVIDER.get_or_init(|| {
+        #[expect(clippy::disallowed_methods, reason = "a benchmark is a caller")]
+        let rng = ring::rand::SystemRandom::new();
+        RingProvider::new(rng)
+    })
+}
 
 fn rng() -> chacha20::ChaCha20Rng {
     chacha20::ChaCha20Rng::from_seed([7; 32])
@@ -62,8 +73,11 @@ fn signing_input(key: &JwsSigningKey) -> Vec<u8> {
 }
 
 /// Mints and verifies (with claim checks) an ID-token-shaped JWS with `key`.
-fn bench_id_token(group: &mut BenchmarkGroup<'_, WallTime>, key: &JwsSigningKey) {
-    let provider = DefaultProvider::get();
+fn bench_id_token(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    key: &JwsSigningKey,
+    provider: &'static dyn CryptoProvider,
+) {
     let keys = JwkSet::new(vec![key.public_jwk()]);
     let claims = id_token_claims();
     let token = key.sign(Some("JWT"), &claims).expect("signs");
@@ -101,7 +115,43 @@ fn es256(c: &mut Criterion) {
                 .expect("verifies");
         });
     });
-    bench_id_token(&mut group, &key);
+    bench_id_token(&mut group, &key, provider);
+    group.finish();
+}
+
+fn es256_ring(c: &mut Criterion) {
+    use ring::signature::{self, EcdsaKeyPair, KeyPair as _, UnparsedPublicKey};
+    let provider = ring_provider();
+    let private = EcPrivateKey::generate(&mut rng());
+    let key = JwsSigningKey::new(provider.load_es256(&private).expect("loads")).with_kid("ec-1");
+    let message = signing_input(&key);
+    #[expect(clippy::disallowed_methods, reason = "a benchmark is a caller")]
+    let system = ring::rand::SystemRandom::new();
+    let bare_key = EcdsaKeyPair::from_private_key_and_public_key(
+        &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+        &private.scalar(),
+        &private.public_key().to_sec1_uncompressed(),
+        &system,
+    )
+    .expect("valid key");
+    let bare_public = UnparsedPublicKey::new(
+        &signature::ECDSA_P256_SHA256_FIXED,
+        bare_key.public_key().as_ref().to_vec(),
+    );
+    let bare_sig = bare_key.sign(&system, &message).expect("signs");
+
+    let mut group = c.benchmark_group("es256-ring");
+    group.bench_function("bare/ring_sign", |b| {
+        b.iter(|| bare_key.sign(&system, black_box(&message)).expect("signs"));
+    });
+    group.bench_function("bare/ring_verify", |b| {
+        b.iter(|| {
+            bare_public
+                .verify(black_box(&message), black_box(bare_sig.as_ref()))
+                .expect("verifies");
+        });
+    });
+    bench_id_token(&mut group, &key, provider);
     group.finish();
 }
 
@@ -152,12 +202,16 @@ fn rs256(c: &mut Criterion) {
                 .expect("verifies");
         });
     });
-    bench_id_token(&mut group, &key);
+    bench_id_token(&mut group, &key, provider);
     group.finish();
 }
 
 fn dpop(c: &mut Criterion) {
-    let provider = DefaultProvider::get();
+    dpop_with(c, "dpop", DefaultProvider::get());
+    dpop_with(c, "dpop-ring", ring_provider());
+}
+
+fn dpop_with(c: &mut Criterion, name: &str, provider: &'static dyn CryptoProvider) {
     let key = JwsSigningKey::new(
         provider
             .load_es256(&EcPrivateKey::generate(&mut rng()))
@@ -173,7 +227,7 @@ fn dpop(c: &mut Criterion) {
     let check = DpopProofCheck::new(&method, &url, NOW, Duration::from_secs(60))
         .with_nonce("server-nonce-1");
 
-    let mut group = c.benchmark_group("dpop");
+    let mut group = c.benchmark_group(name);
     group.bench_function("proof_create", |b| {
         b.iter(|| {
             DpopProofBuilder::new(&method, black_box(&url))
@@ -222,5 +276,5 @@ fn thumbprint_and_pkce(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, es256, rs256, dpop, thumbprint_and_pkce);
+criterion_group!(benches, es256, es256_ring, rs256, dpop, thumbprint_and_pkce);
 criterion_main!(benches);

@@ -8,6 +8,7 @@
 
 pub mod app;
 pub mod config;
+pub mod crypto;
 pub mod doctor;
 pub mod keys;
 pub mod logout;

@@ -4,7 +4,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
-use atlogin_core::jose::crypto::DefaultProvider;
 use atlogin_core::time::UnixTime;
 use atlogin_server::config;
 use atlogin_server::keys::{KeySet, KeyStore};
@@ -129,7 +128,7 @@ fn run(cli: &Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::Doctor { url, issuer, alg } => return doctor(url, issuer.clone(), *alg),
         Command::Keys(_) => {}
     }
-    let store = KeyStore::open(&cli.state_dir, DefaultProvider::get())?;
+    let store = KeyStore::open(&cli.state_dir, atlogin_server::crypto::provider())?;
     let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
     match &cli.command {
         Command::CheckConfig { .. }

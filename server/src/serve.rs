@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use atlogin_core::client::{ClientConfig, Scope};
 use atlogin_core::identity::{IdentityConfig, Mode};
-use atlogin_core::jose::crypto::DefaultProvider;
 use atlogin_core::netpolicy::NetPolicy;
 use atlogin_core::provider::ProviderConfig;
 use atlogin_core::time::UnixTime;
@@ -145,7 +144,7 @@ pub fn provider_config(
     issuer: &str,
     clients: Vec<atlogin_core::provider::RegisteredClient>,
 ) -> Result<ProviderConfig, ServeError> {
-    let keys = KeyStore::open(&settings.state_dir, DefaultProvider::get())?;
+    let keys = KeyStore::open(&settings.state_dir, crate::crypto::provider())?;
     let id_token_keys = keys.load_or_generate(KeySet::IdToken, app::now(), &mut app::rng())?;
     Ok(ProviderConfig::new(
         issuer,
@@ -170,7 +169,7 @@ impl Assembly {
     /// The provider and the client with the keys on disk published at `now`
     /// (making a key for a set that has none current).
     pub fn build(&self, now: UnixTime) -> Result<(ProviderConfig, ClientConfig), ServeError> {
-        let keys = KeyStore::open(&self.settings.state_dir, DefaultProvider::get())?;
+        let keys = KeyStore::open(&self.settings.state_dir, crate::crypto::provider())?;
         let client_keys = keys.load_or_generate(KeySet::AtprotoClient, now, &mut app::rng())?;
         let provider = provider_config(&self.settings, &self.issuer, self.clients.clone())?;
         let client = atproto_client(
@@ -188,7 +187,7 @@ pub async fn start(
     settings: &Settings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<Server, ServeError> {
-    let keys = KeyStore::open(&settings.state_dir, DefaultProvider::get())?;
+    let keys = KeyStore::open(&settings.state_dir, crate::crypto::provider())?;
     if matches!(settings.store, StoreSettings::Postgres(_))
         && keys.load(KeySet::IdToken)?.is_empty()
     {
@@ -411,6 +410,7 @@ fn atproto_client(
         ClientConfig::loopback(url("/atproto/callback")?).map_err(|e| invalid(&e))?
     };
     Ok(client
+        .with_provider(crate::crypto::provider())
         .with_scope(scope)
         .map_err(|e| invalid(&e))?
         .with_identity(identity)

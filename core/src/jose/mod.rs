@@ -18,6 +18,8 @@ pub mod jwk;
 pub mod jws;
 
 pub use claims::{Audience, ClaimsError, ClaimsValidation, RegisteredClaims};
+#[cfg(feature = "ring-backend")]
+pub use crypto::RingProvider;
 pub use crypto::{
     CryptoProvider, DefaultProvider, KeyError, RsaPrivateKeyDer, SignError, SignatureError,
     SigningKey,

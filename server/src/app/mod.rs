@@ -135,7 +135,7 @@ impl App {
             store,
             metrics: Metrics::new(),
             mode,
-            crypto: atlogin_core::jose::crypto::DefaultProvider::get(),
+            crypto: crate::crypto::provider(),
             trusted_proxies,
             secure_cookies,
             demo,

@@ -558,3 +558,102 @@ fn a_kid_never_matches_a_key_without_one() {
         Some(JwsError::NoMatchingKey)
     );
 }
+
+/// The *ring* backend against the same vectors, and against the default
+/// backend: each verifies what the other signs.
+#[cfg(feature = "ring-backend")]
+mod ring_backend {
+    use super::*;
+    use crate::jose::{RingProvider, SignatureError};
+
+    fn ring() -> &'static dyn CryptoProvider {
+        static PROVIDER: std::sync::OnceLock<RingProvider> = std::sync::OnceLock::new();
+        PROVIDER.get_or_init(|| {
+            #[expect(
+                clippy::disallowed_methods,
+                reason = "the test is the caller handing it in"
+            )]
+            let rng = ring::rand::SystemRandom::new();
+            RingProvider::new(rng)
+        })
+    }
+
+    fn backends() -> [(&'static str, &'static dyn CryptoProvider); 2] {
+        [("p256", provider()), ("ring", ring())]
+    }
+
+    #[test]
+    fn both_backends_verify_the_rfc_7515_examples() {
+        for (name, backend) in backends() {
+            let a3 = Verifier::new(backend).verify_with_key(A3_JWS, &a3_key());
+            assert!(a3.is_ok(), "{name}: A.3 {a3:?}");
+            let a2 = Verifier::new(backend).verify_with_key(A2_JWS, &a2_key());
+            assert!(a2.is_ok(), "{name}: A.2 {a2:?}");
+        }
+    }
+
+    #[test]
+    fn both_backends_sign_the_exact_rfc_7515_a2_signature() {
+        let (signing_input, expected) = A2_JWS.rsplit_once('.').expect("three parts");
+        for (name, backend) in backends() {
+            let der = RsaPrivateKeyDer::Pkcs8(SecretBytes::new(A2_PKCS8.to_vec()));
+            let key = backend.load_rs256(&der).expect("A.2 key loads");
+            let signature = key.sign(signing_input.as_bytes()).expect("signs");
+            assert_eq!(base64url::encode(&signature), expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn ring_es256_keys_have_the_public_half_and_jws_sized_signatures() {
+        let private = EcPrivateKey::generate(&mut test_rng());
+        let key = ring().load_es256(&private).expect("loads");
+        assert_eq!(key.algorithm(), Algorithm::Es256);
+        assert_eq!(
+            key.public_key(),
+            &crate::jose::PublicKey::EcP256(private.public_key().clone())
+        );
+        let signature = key.sign(b"message").expect("signs");
+        assert_eq!(signature.len(), 64);
+        // A signature in any other form, or under the wrong algorithm, fails.
+        let public = key.public_key();
+        assert_eq!(
+            ring().verify(Algorithm::Es256, public, b"message", &signature[..63]),
+            Err(SignatureError)
+        );
+        assert_eq!(
+            ring().verify(Algorithm::Rs256, public, b"message", &signature),
+            Err(SignatureError)
+        );
+        assert_eq!(
+            ring().verify(Algorithm::Es256, a2_key().key(), b"message", &signature),
+            Err(SignatureError)
+        );
+        let debug = format!("{key:?}");
+        assert!(
+            !debug.contains(&base64url::encode(&private.scalar())),
+            "{debug}"
+        );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(32))]
+
+        #[test]
+        fn each_backend_verifies_the_others_es256_signatures(
+            seed in any::<[u8; 32]>(),
+            message in proptest::collection::vec(any::<u8>(), 0..256),
+            flip in 0usize..64,
+        ) {
+            use rand_core::SeedableRng;
+            let private = EcPrivateKey::generate(&mut chacha20::ChaCha20Rng::from_seed(seed));
+            for (signer, verifier) in [(provider(), ring()), (ring(), provider())] {
+                let key = signer.load_es256(&private).expect("loads");
+                let signature = key.sign(&message).expect("signs");
+                prop_assert!(verifier.verify(Algorithm::Es256, key.public_key(), &message, &signature).is_ok());
+                let mut broken = signature.clone();
+                broken[flip] ^= 1;
+                prop_assert!(verifier.verify(Algorithm::Es256, key.public_key(), &message, &broken).is_err());
+            }
+        }
+    }
+}
