@@ -242,6 +242,64 @@ fn dpop_with(c: &mut Criterion, name: &str, provider: &'static dyn CryptoProvide
     group.finish();
 }
 
+/// A `private_key_jwt` client assertion (RFC 7523): minted as atlogin's
+/// atproto client mints one, and checked as atlogin's provider checks one
+/// (parse of the token request form, signature, claims).
+fn client_assertion(c: &mut Criterion) {
+    use atlogin_core::provider::{
+        ClientAuth, ProviderConfig, RegisteredClient, authenticate_client, parse_token_request,
+    };
+    for (name, provider) in [
+        ("assertion", DefaultProvider::get()),
+        ("assertion-ring", ring_provider()),
+    ] {
+        let key = JwsSigningKey::new(
+            provider
+                .load_es256(&EcPrivateKey::generate(&mut rng()))
+                .expect("loads"),
+        )
+        .with_kid("client-1");
+        let der = RsaPrivateKeyDer::Pkcs8(SecretBytes::new(RSA_PKCS8.to_vec()));
+        let id_token_key =
+            JwsSigningKey::new(provider.load_rs256(&der).expect("loads")).with_kid("rs-1");
+        let client = RegisteredClient::new(
+            "jwt",
+            vec!["https://jwt.example.com/cb".into()],
+            ClientAuth::PrivateKeyJwt(JwkSet::new(vec![key.public_jwk()])),
+        );
+        let config = ProviderConfig::new(
+            "https://atlogin.example.org",
+            vec![id_token_key],
+            vec![client],
+        )
+        .expect("provider config");
+        let claims = serde_json::json!({
+            "iss": "jwt", "sub": "jwt", "aud": "https://atlogin.example.org",
+            "jti": "jti-0123456789abcdef", "iat": NOW.as_secs(), "exp": NOW.as_secs() + 60,
+        });
+        let jwt = key.sign(None, &claims).expect("signs");
+        let form = format!(
+            "grant_type=authorization_code&code=c&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion={jwt}"
+        );
+
+        let mut group = c.benchmark_group(name);
+        group.bench_function("mint", |b| {
+            b.iter(|| key.sign(None, black_box(&claims)).expect("signs"));
+        });
+        group.bench_function("verify", |b| {
+            b.iter(|| {
+                let request =
+                    parse_token_request(black_box(form.as_bytes()), None).expect("parses");
+                authenticate_client(&config, &request.auth, NOW, provider)
+                    .expect("authenticates")
+                    .assertion_jti
+                    .is_some()
+            });
+        });
+        group.finish();
+    }
+}
+
 fn thumbprint_and_pkce(c: &mut Criterion) {
     let provider: &dyn CryptoProvider = DefaultProvider::get();
     let ec = JwsSigningKey::new(
@@ -276,5 +334,13 @@ fn thumbprint_and_pkce(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, es256, es256_ring, rs256, dpop, thumbprint_and_pkce);
+criterion_group!(
+    benches,
+    es256,
+    es256_ring,
+    rs256,
+    dpop,
+    client_assertion,
+    thumbprint_and_pkce
+);
 criterion_main!(benches);
