@@ -15,7 +15,7 @@
         "aarch64-linux"
       ];
       forAllSystems = f: lib.genAttrs systems (system: f nixpkgs.legacyPackages.${system});
-      # The demo VM and its test run on the build machine's kind of CPU.
+      # The demo VM and its NixOS test are offered for x86_64 Linux hosts.
       vmSystem = "x86_64-linux";
     in
     {

@@ -61,6 +61,8 @@ in
       description = ''
         atlogin's configuration, rendered to TOML. `listen`, `state_dir` and
         (when set) `public_url` come from the options of the same meaning.
+        Attributes set to `null` are left out (TOML has no null), but not
+        inside lists: leave them out of list elements yourself.
         The rendered file is checked with `atlogin check-config` before each start.
       '';
     };
@@ -160,7 +162,8 @@ in
       description = "atlogin: Bluesky sign-in for Matrix (OpenID Connect provider)";
       wantedBy = [ "multi-user.target" ];
       wants = [ "network-online.target" ];
-      after = [ "network-online.target" ] ++ lib.optional usesPostgres "postgresql.service";
+      after = [ "network-online.target" ] ++ lib.optional usesPostgres "postgresql.target";
+      requires = lib.optional usesPostgres "postgresql.target";
       restartTriggers = [ configFile ];
 
       serviceConfig = {
@@ -182,7 +185,8 @@ in
         UMask = "0077";
 
         AmbientCapabilities = lib.optional (cfg.port < 1024) "CAP_NET_BIND_SERVICE";
-        CapabilityBoundingSet = lib.optional (cfg.port < 1024) "CAP_NET_BIND_SERVICE";
+        # An empty list would leave the bounding set alone; [ "" ] empties it.
+        CapabilityBoundingSet = if cfg.port < 1024 then [ "CAP_NET_BIND_SERVICE" ] else [ "" ];
         NoNewPrivileges = true;
         ProtectSystem = "strict";
         ProtectHome = true;

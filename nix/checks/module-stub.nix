@@ -107,11 +107,12 @@ let
     in
     {
       inherit ((builtins.head service.restartTriggers)) settings;
-      inherit (service) after;
+      inherit (service) after requires;
       inherit (service.serviceConfig)
         ExecStartPre
         ExecStart
         AmbientCapabilities
+        CapabilityBoundingSet
         PrivateUsers
         StateDirectory
         ;

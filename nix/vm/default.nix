@@ -115,12 +115,13 @@ in
       VM_SHARED_DIR = "/tmp/shared";
       VM_STATE_DIR = "/var/lib/atlogin-vm";
       VM_ATLOGIN_BASE_CONFIG = config.services.atlogin.configFile;
-      VM_MAS_SYNAPSE_SECRET = masSynapseSecret;
       VM_PORTS = builtins.toJSON ports;
     };
     serviceConfig = {
       Type = "oneshot";
       RemainAfterExit = true;
+      # Joining a tailnet may take a while; it must not hold the stack forever.
+      TimeoutStartSec = "3min";
       ExecStart = lib.getExe setup;
     };
   };
@@ -131,7 +132,7 @@ in
     enable = true;
     # Synapse wants C collation, which ensureDatabases does not give.
     initialScript = pkgs.writeText "synapse-database.sql" ''
-      CREATE ROLE "matrix-synapse";
+      CREATE ROLE "matrix-synapse" WITH LOGIN;
       CREATE DATABASE "matrix-synapse" WITH OWNER "matrix-synapse"
         TEMPLATE template0 LC_COLLATE = 'C' LC_CTYPE = 'C';
     '';
@@ -186,7 +187,12 @@ in
       http.listeners = [
         {
           name = "web";
-          binds = [ { address = "0.0.0.0:${toString ports.mas}"; } ];
+          binds = [
+            {
+              host = "0.0.0.0";
+              port = ports.mas;
+            }
+          ];
           resources = map (name: { inherit name; }) [
             "discovery"
             "human"
@@ -198,7 +204,12 @@ in
         }
         {
           name = "internal";
-          binds = [ { address = "127.0.0.1:${toString ports.masHealth}"; } ];
+          binds = [
+            {
+              host = "127.0.0.1";
+              port = ports.masHealth;
+            }
+          ];
           resources = [ { name = "health"; } ];
         }
       ];

@@ -28,7 +28,6 @@ RUN = pathlib.Path(os.environ["VM_RUN_DIR"])
 SHARED = pathlib.Path(os.environ["VM_SHARED_DIR"])
 STATE = pathlib.Path(os.environ["VM_STATE_DIR"])
 PORTS = json.loads(os.environ["VM_PORTS"])
-MAS_SYNAPSE_SECRET = os.environ["VM_MAS_SYNAPSE_SECRET"]
 # The MAS upstream provider's id (a ULID) and the client secret atlogin and
 # MAS share: dummies for local testing only.
 PROVIDER_ID = "01JBSKY0000000000000000000"
@@ -93,6 +92,7 @@ def serve_on_tailnet():
                 "tailscale",
                 "serve",
                 "--bg",
+                "--yes",
                 f"--https={https_port}",
                 f"http://127.0.0.1:{local_port}",
             ],
