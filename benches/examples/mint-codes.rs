@@ -49,7 +49,9 @@ fn main() {
     let mas = RegisteredClient::new(
         "mas",
         vec![REDIRECT.into()],
-        ClientAuth::ClientSecretBasic(StoredSecret::Plain(ClientSecret::new("unused-here-0123456789"))),
+        ClientAuth::ClientSecretBasic(StoredSecret::Plain(ClientSecret::new(
+            "unused-here-0123456789",
+        ))),
     );
     let mut lifetimes = Lifetimes::default();
     lifetimes.code = Duration::from_secs(600);
