@@ -15,6 +15,7 @@ use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
 use std::str::FromStr as _;
+use std::sync::Arc;
 use std::time::Duration;
 
 use atlogin_core::time::UnixTime;
@@ -261,6 +262,7 @@ macro_rules! sql_store {
         impl Store for $store {
             fn put(&self, row: Put, now: UnixTime) -> StoreFuture<'_, bool> {
                 Box::pin(async move {
+                    let _turn = self.write_turn().await;
                     let done = sqlx::query(PUT)
                         .bind(row.kind.as_str())
                         .bind(&row.key)
@@ -299,6 +301,7 @@ macro_rules! sql_store {
                 now: UnixTime,
             ) -> StoreFuture<'a, Option<Record>> {
                 Box::pin(async move {
+                    let _turn = self.write_turn().await;
                     let row = sqlx::query(TAKE)
                         .bind(kind.as_str())
                         .bind(key)
@@ -311,6 +314,7 @@ macro_rules! sql_store {
 
             fn commit(&self, batch: Batch, now: UnixTime) -> StoreFuture<'_, bool> {
                 Box::pin(async move {
+                    let _turn = self.write_turn().await;
                     let mut tx = self.pool.begin().await?;
                     if let Some(claim) = &batch.claim {
                         let done = sqlx::query(CLAIM)
@@ -362,6 +366,7 @@ macro_rules! sql_store {
                 now: UnixTime,
             ) -> StoreFuture<'a, Vec<Record>> {
                 Box::pin(async move {
+                    let _turn = self.write_turn().await;
                     let rows = sqlx::query(END_SESSIONS)
                         .bind(subject)
                         .bind(secs(now))
@@ -373,6 +378,7 @@ macro_rules! sql_store {
 
             fn sweep(&self, now: UnixTime) -> StoreFuture<'_, u64> {
                 Box::pin(async move {
+                    let _turn = self.write_turn().await;
                     let done = sqlx::query(SWEEP)
                         .bind(secs(now))
                         .execute(&self.pool)
@@ -412,6 +418,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pool: sqlx::SqlitePool,
+    writer: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl SqliteStore {
@@ -434,7 +441,18 @@ impl SqliteStore {
             .map_err(|e| fail(format!("{}: {e}", path.display())))?;
         restrict_file(path).map_err(|e| fail(format!("{}: {e}", path.display())))?;
         MIGRATOR.run(&pool).await.map_err(|e| fail(e.to_string()))?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            writer: Arc::new(tokio::sync::Mutex::new(())),
+        })
+    }
+
+    /// SQLite lets one connection write at a time. A writer that finds it busy
+    /// sleeps in SQLite's busy handler, in pauses that grow to 100 ms, which
+    /// under load makes a long tail; here writers wait their turn in order
+    /// instead, and readers go on beside them (WAL).
+    async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        Some(self.writer.lock().await)
     }
 }
 
@@ -453,6 +471,12 @@ pub struct PgStore {
 }
 
 impl PgStore {
+    /// PostgreSQL writers need no turn: its row locks order them.
+    #[expect(clippy::unused_async, reason = "the same shape as SQLite's, for the shared code")]
+    async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        None
+    }
+
     /// Connects to `url` and migrates the database.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let fail = |reason: String| StoreError::Open {
