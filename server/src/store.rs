@@ -472,7 +472,10 @@ pub struct PgStore {
 
 impl PgStore {
     /// PostgreSQL writers need no turn: its row locks order them.
-    #[expect(clippy::unused_async, reason = "the same shape as SQLite's, for the shared code")]
+    #[expect(
+        clippy::unused_async,
+        reason = "the same shape as SQLite's, for the shared code"
+    )]
     async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
         None
     }
