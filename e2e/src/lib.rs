@@ -130,6 +130,21 @@ pub struct RealWorld {
     pub state: WorldState,
 }
 
+/// The runtime every end-to-end test runs its async steps on: two workers, as
+/// the machines have two cores.
+///
+/// # Panics
+///
+/// When the runtime cannot be built.
+#[must_use]
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime")
+}
+
 /// A free port on 127.0.0.1 (free when asked; taken again at once by the caller).
 ///
 /// # Panics

@@ -9,6 +9,9 @@ use serde_json::{Value, json};
 
 use crate::{env_path, free_port};
 
+/// The client secret Synapse and atlogin share in the tests (a test value).
+pub const CLIENT_SECRET: &str = "synapse-secret-for-tests-0123456789";
+
 /// The server name of the test homeserver: user ids are `@<localpart>:localhost`.
 pub const SERVER_NAME: &str = "localhost";
 

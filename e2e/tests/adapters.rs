@@ -8,15 +8,8 @@ use std::io::{BufRead as _, BufReader};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
+use atlogin_e2e::runtime;
 use atlogin_e2e::{Browser, RealWorld};
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 /// The example binary, which `scripts/test` builds before this step.
 fn example(name: &str) -> PathBuf {

@@ -10,20 +10,11 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use atlogin_core::provider::{ClientAuth, ClientSecret, RegisteredClient, StoredSecret};
 use atlogin_e2e::front::{FRONT_SOURCE, HostsEntry, Nginx, TestCa};
-use atlogin_e2e::synapse::{SERVER_NAME, Synapse};
+use atlogin_e2e::runtime;
+use atlogin_e2e::synapse::{CLIENT_SECRET, SERVER_NAME, Synapse};
 use atlogin_e2e::{Browser, RealWorld, atlogin_settings};
 use atlogin_server::serve;
 use url::Url;
-
-const SECRET: &str = "synapse-secret-for-tests-0123456789";
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 /// Scenario 2, confidential: Synapse → atlogin (https, behind nginx) → the
 /// PDS, which accepts atlogin's client id only after fetching its metadata
@@ -47,7 +38,7 @@ fn synapse_signs_alice_in_through_atlogin_as_a_confidential_client_behind_nginx(
         settings.clients = vec![RegisteredClient::new(
             "synapse",
             vec![Synapse::oidc_callback(synapse_port)],
-            ClientAuth::ClientSecretBasic(StoredSecret::Plain(ClientSecret::new(SECRET))),
+            ClientAuth::ClientSecretBasic(StoredSecret::Plain(ClientSecret::new(CLIENT_SECRET))),
         )];
         serve::start(&settings, std::future::pending())
             .await
@@ -59,7 +50,7 @@ fn synapse_signs_alice_in_through_atlogin_as_a_confidential_client_behind_nginx(
         synapse_dir.path(),
         synapse_port,
         &server.issuer,
-        SECRET,
+        CLIENT_SECRET,
         Some(&ca.bundle()),
     );
 

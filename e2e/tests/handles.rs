@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 
 use atlogin_e2e::dns::Dnsmasq;
 use atlogin_e2e::front::{Nginx, TestCa, free_loopback_address};
+use atlogin_e2e::runtime;
 use atlogin_e2e::{Account, Browser, Page, RealWorld, atlogin_settings, hidden, http_client, rp};
 use atlogin_server::serve::{self, Server};
 use url::Url;
@@ -66,14 +67,6 @@ async fn stack() -> Stack {
         world,
         _dirs: (ca, state),
     }
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 /// A whole sign-in as `account`; the ID token's claims.

@@ -6,20 +6,13 @@
 
 use atlogin_core::jose::Algorithm;
 use atlogin_core::provider::{ClientAuth, ClientSecret, RegisteredClient, StoredSecret};
+use atlogin_e2e::runtime;
 use atlogin_e2e::{Browser, RealWorld, atlogin_settings, node_script};
 use atlogin_server::serve;
 use serde_json::Value;
 
 const REDIRECT: &str = "https://rp.example.com/callback";
 const SECRET: &str = "openid-client-secret-0123456789";
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 fn client(id: &str, alg: Algorithm) -> RegisteredClient {
     RegisteredClient::new(

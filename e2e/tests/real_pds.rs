@@ -8,17 +8,10 @@ use std::time::Duration;
 
 use atlogin_core::jose::crypto::DefaultProvider;
 use atlogin_core::jose::{JwkSet, Verifier};
+use atlogin_e2e::runtime;
 use atlogin_e2e::{Browser, RealWorld, atlogin_settings, http_client, rp};
 use atlogin_server::serve::{self, Server};
 use serde_json::Value;
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 /// atlogin as the loopback client, reaching the world's PLC and PDS, with
 /// one relying party; `listen` pins the port (for a restart).

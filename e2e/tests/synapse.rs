@@ -5,19 +5,10 @@
 #![expect(clippy::unwrap_used, reason = "tests")]
 
 use atlogin_core::provider::{ClientAuth, ClientSecret, RegisteredClient, StoredSecret};
-use atlogin_e2e::synapse::{CLIENT_REDIRECT, SERVER_NAME, Synapse};
+use atlogin_e2e::runtime;
+use atlogin_e2e::synapse::{CLIENT_REDIRECT, CLIENT_SECRET, SERVER_NAME, Synapse};
 use atlogin_e2e::{Browser, RealWorld, atlogin_settings, node_script};
 use atlogin_server::serve;
-
-const SECRET: &str = "synapse-secret-for-tests-0123456789";
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 /// A real world, an atlogin that knows Synapse as a confidential relying
 /// party, and the Synapse; dropped in the reverse order.
@@ -38,13 +29,18 @@ fn stack(rt: &tokio::runtime::Runtime) -> Stack {
         settings.clients = vec![RegisteredClient::new(
             "synapse",
             vec![Synapse::oidc_callback(synapse_port)],
-            ClientAuth::ClientSecretBasic(StoredSecret::Plain(ClientSecret::new(SECRET))),
+            ClientAuth::ClientSecretBasic(StoredSecret::Plain(ClientSecret::new(CLIENT_SECRET))),
         )];
         serve::start(&settings, std::future::pending())
             .await
             .unwrap()
     });
-    let synapse = Synapse::start(synapse_dir.path(), synapse_port, &server.issuer, SECRET);
+    let synapse = Synapse::start(
+        synapse_dir.path(),
+        synapse_port,
+        &server.issuer,
+        CLIENT_SECRET,
+    );
     Stack {
         synapse,
         server,
