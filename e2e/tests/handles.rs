@@ -168,8 +168,13 @@ fn refusals_say_what_went_wrong() {
         let impostor = submit(&mut browser, &base, IMPOSTOR).await;
         assert_eq!(impostor.status, 400, "{}", impostor.body);
         let said = impostor.alert().unwrap();
-        assert!(said.contains(IMPOSTOR), "{said}");
-        assert!(said.contains("does not claim mallory.test"), "{said}");
+        assert!(
+            said.contains("“mallory.test” is not a verified handle"),
+            "{said}"
+        );
+        let alice = &stack.world.account("alice.test").did;
+        assert!(said.contains(alice.as_str()), "{said}");
+        assert!(!said.contains("No account was found"), "{said}");
 
         let down = submit(&mut browser, &base, "carol.test").await;
         assert_eq!(down.status, 502, "{}", down.body);

@@ -281,6 +281,15 @@ fn reason(error: &ClientError) -> &'static str {
 /// What to tell the person about a failure, and the status to send.
 fn explain(error: &ClientError, typed: &str) -> (StatusCode, String) {
     match error {
+        ClientError::Identity(atlogin_core::identity::IdentityError::HandleMismatch {
+            did,
+            ..
+        }) => (
+            StatusCode::BAD_REQUEST,
+            format!(
+                "“{typed}” is not a verified handle: it points to the account {did}, but that account does not name it as its handle. If the handle is yours, check its DNS record or its .well-known file; or sign in with your account's own handle or DID."
+            ),
+        ),
         ClientError::Identity(why) => (
             StatusCode::BAD_REQUEST,
             format!(
