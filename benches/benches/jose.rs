@@ -12,7 +12,7 @@ use std::time::Duration;
 use atlogin_core::dpop::{DpopProofBuilder, DpopProofCheck, verify_proof};
 use atlogin_core::jose::{
     ClaimsValidation, CryptoProvider, DefaultProvider, EcPrivateKey, JwkSet, JwsSigningKey,
-    RingProvider, RsaPrivateKeyDer, Verifier,
+    RsaPrivateKeyDer, Verifier,
 };
 use atlogin_core::pkce::PkceVerifier;
 use atlogin_core::secret::SecretBytes;
@@ -26,16 +26,6 @@ const NOW: UnixTime = UnixTime::from_secs(1_700_000_000);
 
 /// The RSA key of RFC 7515 Appendix A.2; public test material only.
 const RSA_PKCS8: &[u8] = include_bytes!("../../core/testdata/rfc7515-a2-rsa.pkcs8.der");
-
-/// The *ring* backend, as the server makes it.
-fn ring_provider() -> &'static dyn CryptoProvider {
-    static PROVIDER: std::sync::OnceLock<RingProvider> = std::sync::OnceLock::new();
-    PROVIDER.get_or_init(|| {
-        #[expect(clippy::disallowed_methods, reason = "a benchmark is a caller")]
-        let rng = ring::rand::SystemRandom::new();
-        RingProvider::new(rng)
-    })
-}
 
 fn rng() -> chacha20::ChaCha20Rng {
     chacha20::ChaCha20Rng::from_seed([7; 32])
@@ -121,7 +111,7 @@ fn es256(c: &mut Criterion) {
 
 fn es256_ring(c: &mut Criterion) {
     use ring::signature::{self, EcdsaKeyPair, KeyPair as _, UnparsedPublicKey};
-    let provider = ring_provider();
+    let provider = atlogin_server::crypto::provider();
     let private = EcPrivateKey::generate(&mut rng());
     let key = JwsSigningKey::new(provider.load_es256(&private).expect("loads")).with_kid("ec-1");
     let message = signing_input(&key);
@@ -208,7 +198,7 @@ fn rs256(c: &mut Criterion) {
 
 fn dpop(c: &mut Criterion) {
     dpop_with(c, "dpop", DefaultProvider::get());
-    dpop_with(c, "dpop-ring", ring_provider());
+    dpop_with(c, "dpop-ring", atlogin_server::crypto::provider());
 }
 
 fn dpop_with(c: &mut Criterion, name: &str, provider: &'static dyn CryptoProvider) {
@@ -251,7 +241,7 @@ fn client_assertion(c: &mut Criterion) {
     };
     for (name, provider) in [
         ("assertion", DefaultProvider::get()),
-        ("assertion-ring", ring_provider()),
+        ("assertion-ring", atlogin_server::crypto::provider()),
     ] {
         let key = JwsSigningKey::new(
             provider

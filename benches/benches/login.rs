@@ -18,7 +18,7 @@ use atlogin_core::client::{
 };
 use atlogin_core::identity::Mode;
 use atlogin_core::jose::{
-    CryptoProvider, DefaultProvider, EcPrivateKey, JwsSigningKey, RingProvider, RsaPrivateKeyDer,
+    CryptoProvider, DefaultProvider, EcPrivateKey, JwsSigningKey, RsaPrivateKeyDer,
 };
 use atlogin_core::provider::{
     AuthenticatedUser, ClientAuth, ClientSecret, ProviderConfig, RegisteredClient, Stored,
@@ -44,15 +44,6 @@ const MAS_SECRET: &str = "mas-secret-0123456789";
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 const RSA_PKCS8: &[u8] = include_bytes!("../../core/testdata/rfc7515-a2-rsa.pkcs8.der");
-
-fn ring_provider() -> &'static dyn CryptoProvider {
-    static PROVIDER: std::sync::OnceLock<RingProvider> = std::sync::OnceLock::new();
-    PROVIDER.get_or_init(|| {
-        #[expect(clippy::disallowed_methods, reason = "a benchmark is a caller")]
-        let rng = ring::rand::SystemRandom::new();
-        RingProvider::new(rng)
-    })
-}
 
 fn json_response(status: u16, body: &serde_json::Value, nonce: Option<&str>) -> Response {
     let mut response = http::Response::new(body.to_string().into_bytes());
@@ -293,7 +284,7 @@ fn whole_login(c: &mut Criterion) {
     group.measurement_time(Duration::from_secs(8));
     for (name, crypto) in [
         ("whole/p256", DefaultProvider::get()),
-        ("whole/ring", ring_provider()),
+        ("whole/ring", atlogin_server::crypto::provider()),
     ] {
         let mut login = Login::new(crypto);
         let outcome = login.once();

@@ -8,7 +8,7 @@
 use std::hint::black_box;
 
 use atlogin_core::jose::{
-    CryptoProvider, DefaultProvider, EcPrivateKey, JwsSigningKey, RingProvider, RsaPrivateKeyDer,
+    CryptoProvider, DefaultProvider, EcPrivateKey, JwsSigningKey, RsaPrivateKeyDer,
 };
 use atlogin_core::secret::SecretBytes;
 use rand_core::SeedableRng;
@@ -23,8 +23,8 @@ fn main() {
         std::process::exit(2);
     };
     let n: usize = n.parse().expect("a count");
-    #[expect(clippy::disallowed_methods, reason = "a benchmark is a caller")]
-    let ring = RingProvider::new(ring::rand::SystemRandom::new());
+    // The server's provider: ring.
+    let ring = atlogin_server::crypto::provider();
     let key = match backend.as_str() {
         "rs256" => {
             let der = RsaPrivateKeyDer::Pkcs8(SecretBytes::new(RSA_PKCS8.to_vec()));
@@ -32,7 +32,7 @@ fn main() {
         }
         name => {
             let provider: &dyn CryptoProvider = if name == "ring" {
-                &ring
+                ring
             } else {
                 DefaultProvider::get()
             };

@@ -31,6 +31,18 @@ pub struct Synapse {
 }
 
 impl Synapse {
+    /// Synapse as atlogin registers it: the client `synapse` with
+    /// [`CLIENT_SECRET`] and the callback on `port`.
+    #[must_use]
+    pub fn registered_client(port: u16) -> atlogin_core::provider::RegisteredClient {
+        use atlogin_core::provider::{ClientAuth, ClientSecret, RegisteredClient, StoredSecret};
+        RegisteredClient::new(
+            "synapse",
+            vec![Self::oidc_callback(port)],
+            ClientAuth::ClientSecretBasic(StoredSecret::Plain(ClientSecret::new(CLIENT_SECRET))),
+        )
+    }
+
     /// The callback Synapse registers with its OIDC provider.
     #[must_use]
     pub fn oidc_callback(port: u16) -> String {

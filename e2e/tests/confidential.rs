@@ -8,7 +8,6 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use atlogin_core::provider::{ClientAuth, ClientSecret, RegisteredClient, StoredSecret};
 use atlogin_e2e::front::{FRONT_SOURCE, HostsEntry, Nginx, TestCa};
 use atlogin_e2e::runtime;
 use atlogin_e2e::synapse::{CLIENT_SECRET, SERVER_NAME, Synapse};
@@ -35,11 +34,7 @@ fn synapse_signs_alice_in_through_atlogin_as_a_confidential_client_behind_nginx(
         let mut settings = atlogin_settings(&world, state.path());
         settings.public_url = Some(Url::parse(&public).unwrap());
         settings.trusted_proxies = vec![FRONT_SOURCE];
-        settings.clients = vec![RegisteredClient::new(
-            "synapse",
-            vec![Synapse::oidc_callback(synapse_port)],
-            ClientAuth::ClientSecretBasic(StoredSecret::Plain(ClientSecret::new(CLIENT_SECRET))),
-        )];
+        settings.clients = vec![Synapse::registered_client(synapse_port)];
         serve::start(&settings, std::future::pending())
             .await
             .unwrap()

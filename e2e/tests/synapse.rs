@@ -4,7 +4,6 @@
 //! the Matrix user named after the handle, with the profile's display name.
 #![expect(clippy::unwrap_used, reason = "tests")]
 
-use atlogin_core::provider::{ClientAuth, ClientSecret, RegisteredClient, StoredSecret};
 use atlogin_e2e::runtime;
 use atlogin_e2e::synapse::{CLIENT_REDIRECT, CLIENT_SECRET, SERVER_NAME, Synapse};
 use atlogin_e2e::{Browser, RealWorld, atlogin_settings, node_script};
@@ -26,11 +25,7 @@ fn stack(rt: &tokio::runtime::Runtime) -> Stack {
     let synapse_port = Synapse::port();
     let server = rt.block_on(async {
         let mut settings = atlogin_settings(&world, state.path());
-        settings.clients = vec![RegisteredClient::new(
-            "synapse",
-            vec![Synapse::oidc_callback(synapse_port)],
-            ClientAuth::ClientSecretBasic(StoredSecret::Plain(ClientSecret::new(CLIENT_SECRET))),
-        )];
+        settings.clients = vec![Synapse::registered_client(synapse_port)];
         serve::start(&settings, std::future::pending())
             .await
             .unwrap()
